@@ -1,0 +1,35 @@
+# `make demo` and `make test` work on a fresh machine: they create .venv and install from this repo.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/surge plan --snapshot examples/snapshot.json
+
+test: $(STAMP)
+	$(BIN)/ruff check autoscaler simulator benchmarks tests
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check autoscaler simulator benchmarks tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/surge bench planner --json benchmarks/results/planner.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info

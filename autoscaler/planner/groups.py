@@ -1,0 +1,125 @@
+"""Equivalence groups of pending pods, and the order in which the planners visit them.
+
+Callers: ``planner.encode`` (vectorized planner) and ``planner.reference`` (scalar planner) both
+group and order pods through this module, so the two planners differ only in how they place.
+
+Two pending pods are equivalent when they have the same owner and the same scheduling-relevant
+spec: effective requests, node selector, required node affinity, tolerations, required
+topology spread and anti-affinity, volume zones, priority, and the labels their own selectors
+look at. A StatefulSet's per-pod labels therefore do not split it, unless a selector reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from autoscaler.model.constraints import effective_requests, label_selector_matches
+from autoscaler.model.labels import Labels
+from autoscaler.model.pod import Pod
+from autoscaler.model.resources import Resources
+
+
+@dataclass(frozen=True, slots=True)
+class PodGroup:
+    """Pending pods that the scheduler cannot tell apart. ``pod`` is the first by name."""
+
+    key: str
+    pod: Pod
+    pods: tuple[str, ...]  # "namespace/name", sorted
+    requests: Resources  # effective requests of one pod (includes pods=1)
+
+    @property
+    def count(self) -> int:
+        return len(self.pods)
+
+    @property
+    def self_selecting(self) -> bool:
+        """Whether a required anti-affinity term selects the group's own pods."""
+        own = dict(self.pod.labels)
+        return any(
+            label_selector_matches(term.label_selector, own) for term in self.pod.anti_affinity
+        )
+
+
+def _selector_keys(pod: Pod) -> frozenset[str]:
+    keys: set[str] = set()
+    selectors = [c.label_selector for c in pod.topology_spread]
+    selectors += [t.label_selector for t in pod.anti_affinity]
+    for selector in selectors:
+        keys.update(k for k, _ in selector.match_labels)
+        keys.update(e.key for e in selector.match_expressions)
+    return frozenset(keys)
+
+
+def _signature(pod: Pod, requests: Resources) -> tuple[object, ...]:
+    keys = _selector_keys(pod)
+    relevant: Labels = tuple((k, v) for k, v in pod.labels if k in keys)
+    return (
+        pod.namespace,
+        pod.owner,
+        requests,
+        pod.node_selector,
+        pod.required_affinity,
+        pod.tolerations,
+        pod.topology_spread,
+        pod.anti_affinity,
+        pod.volume_zones,
+        pod.priority,
+        relevant,
+    )
+
+
+def group_pending(pods: Iterable[Pod]) -> tuple[PodGroup, ...]:
+    """Group the pending pods (``node_name is None``) of ``pods``; groups sorted by key.
+
+    Requests are computed once per distinct container tuple: pods of one owner usually share
+    them, and this keeps grouping 100k pods linear with a small constant.
+    """
+    request_memo: dict[tuple[object, ...], Resources] = {}
+    buckets: dict[tuple[object, ...], list[Pod]] = {}
+    for pod in pods:
+        if pod.node_name is not None:
+            continue
+        spec = (pod.containers, pod.init_containers, pod.overhead)
+        requests = request_memo.get(spec)
+        if requests is None:
+            requests = request_memo[spec] = effective_requests(pod)
+        buckets.setdefault(_signature(pod, requests), []).append(pod)
+
+    named: list[tuple[str, list[Pod], Resources]] = []
+    for signature, members in buckets.items():
+        members.sort(key=lambda p: (p.namespace, p.name))
+        first = members[0]
+        base = f"{first.namespace}/{first.owner}" if first.owner else first.key
+        named.append((base, members, signature[2]))  # type: ignore[arg-type]
+    named.sort(key=lambda item: (item[0], item[1][0].namespace, item[1][0].name))
+
+    groups: list[PodGroup] = []
+    seen: dict[str, int] = {}
+    for base, members, requests in named:
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        key = base if n == 0 else f"{base}#{n + 1}"
+        groups.append(PodGroup(key, members[0], tuple(p.key for p in members), requests))
+    return tuple(groups)
+
+
+def visit_order(
+    groups: Sequence[PodGroup], req: Sequence[Sequence[int]], scale: Sequence[int]
+) -> list[int]:
+    """Indices of ``groups`` in the order both planners place them.
+
+    Higher pod priority first (the scheduler serves it first), then larger dominant share of
+    the largest option (first-fit *decreasing*: big pods open nodes, small ones fill gaps),
+    then key. ``req[g][r]`` are group requests and ``scale[r]`` the largest allocatable per
+    axis (0 when no option has the axis).
+    """
+
+    def dominant(g: int) -> float:
+        return max((req[g][r] / scale[r] for r in range(len(scale)) if scale[r] > 0), default=0.0)
+
+    return sorted(
+        range(len(groups)),
+        key=lambda g: (-groups[g].pod.priority, -dominant(g), groups[g].key),
+    )

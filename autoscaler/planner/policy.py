@@ -1,0 +1,209 @@
+"""Choice policy and topology rules shared by the vectorized and the scalar planner.
+
+Callers: ``planner.encode``, ``planner.scaleup`` and ``planner.reference``. What is decided here
+(tiers, the ranking of options for a group, backoff, per-node and per-zone topology limits) is
+policy; how pods are then packed is each planner's own code, so that the scalar planner checks
+the vectorized one.
+
+Topology simplifications, documented in docs/planner.md: for hostname spread and self
+anti-affinity, the global minimum is taken as 0 (a new node starts empty), so a node takes at
+most ``maxSkew`` (resp. 1) pods of the group; zone spread is planned by giving each eligible
+zone a quota, lowest count first, as kube-scheduler would place pods one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from autoscaler.model.constraints import (
+    label_selector_matches,
+    selects,
+    spread_headroom,
+    spread_min,
+)
+from autoscaler.model.labels import HOSTNAME_LABEL, ZONE_LABEL, LabelSelector
+from autoscaler.model.node import Node
+from autoscaler.model.plan import Backoff, Policy
+from autoscaler.model.pod import Pod
+from autoscaler.model.pool import NodeOption
+from autoscaler.planner.groups import PodGroup
+
+
+def option_tiers(options: Sequence[NodeOption], policy: Policy) -> list[int]:
+    """Tier index of each option: the first tier naming its priority or its pool."""
+    tiers: list[int] = []
+    for option in options:
+        names = {option.priority.value.lower(), option.pool.lower()}
+        tier = next(
+            (i for i, sel in enumerate(policy.priority_tiers) if names & {s.lower() for s in sel}),
+            len(policy.priority_tiers),
+        )
+        tiers.append(tier)
+    return tiers
+
+
+def backoff_reason(option: NodeOption, backoffs: Sequence[Backoff], now: datetime) -> str | None:
+    """Reason text if ``option`` is in backoff at ``now`` (the latest-ending entry wins)."""
+    active = [
+        b
+        for b in backoffs
+        if b.until > now
+        and b.vm_size.lower() == option.vm_size.lower()
+        and b.priority == option.priority
+        and (b.zone is None or b.zone == option.zone)
+    ]
+    if not active:
+        return None
+    last = max(active, key=lambda b: (b.until, b.reason))
+    return f"pool {option.pool} in backoff until {last.until:%H:%M:%S} ({last.reason})"
+
+
+@dataclass(frozen=True, slots=True)
+class HostCap:
+    per_node: int
+    selector: LabelSelector | None  # pods counted against the cap on existing nodes
+
+
+def hostname_cap(group: PodGroup) -> HostCap | None:
+    """Pods of the group one node may hold, from self anti-affinity and hostname spread."""
+    pod = group.pod
+    own = dict(pod.labels)
+    caps: list[HostCap] = []
+    for term in pod.anti_affinity:
+        if term.topology_key == HOSTNAME_LABEL and label_selector_matches(term.label_selector, own):
+            caps.append(HostCap(1, term.label_selector))
+    for spread in pod.topology_spread:
+        if (
+            spread.topology_key == HOSTNAME_LABEL
+            and spread.when_unsatisfiable == "DoNotSchedule"
+            and label_selector_matches(spread.label_selector, own)
+        ):
+            caps.append(HostCap(spread_headroom(spread.max_skew, 0, 0), spread.label_selector))
+    return min(caps, key=lambda c: c.per_node) if caps else None
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneSpread:
+    """A required zone spread: eligible zones (sorted) and matching pods already in each."""
+
+    max_skew: int
+    min_domains: int
+    zones: tuple[str, ...]
+    existing: tuple[int, ...]
+
+    def quotas(self, pods: int) -> dict[str, int]:
+        """Pods of the group each zone should receive, as the scheduler would place them."""
+        counts = dict(zip(self.zones, self.existing, strict=True))
+        floor = spread_min(counts, self.zones, self.min_domains)
+        bounded = floor == 0 and len(self.zones) < self.min_domains
+        caps = [spread_headroom(self.max_skew, c, 0) if bounded else pods for c in self.existing]
+        return dict(zip(self.zones, waterfill(list(self.existing), caps, pods), strict=True))
+
+
+def zone_spread_of(
+    group: PodGroup,
+    nodes: Sequence[Node],
+    node_ok: Sequence[bool],
+    node_pods: Sequence[Sequence[Pod]],
+    options: Sequence[NodeOption],
+    option_ok: Sequence[bool],
+) -> ZoneSpread | None:
+    """The tightest required zone spread whose selector counts the group's own pods.
+
+    Eligible zones are those of nodes and options the group may use (nodeAffinityPolicy
+    Honor); existing counts are the selected pods on nodes of those zones.
+    """
+    pod = group.pod
+    own = dict(pod.labels)
+    spreads = [
+        s
+        for s in pod.topology_spread
+        if s.topology_key == ZONE_LABEL
+        and s.when_unsatisfiable == "DoNotSchedule"
+        and label_selector_matches(s.label_selector, own)
+    ]
+    if not spreads:
+        return None
+    spread = min(spreads, key=lambda s: (s.max_skew, -s.min_domains))
+    zones = {n.zone for n, ok in zip(nodes, node_ok, strict=True) if ok and n.zone}
+    zones |= {o.zone for o, ok in zip(options, option_ok, strict=True) if ok and o.zone}
+    existing = dict.fromkeys(zones, 0)
+    for node, pods in zip(nodes, node_pods, strict=True):
+        if node.zone in existing:
+            existing[node.zone] += sum(
+                selects(p, spread.label_selector, pod.namespace) for p in pods
+            )
+    ordered = tuple(sorted(zones))
+    return ZoneSpread(
+        spread.max_skew,
+        spread.min_domains,
+        ordered,
+        tuple(existing[z] for z in ordered),
+    )
+
+
+def waterfill(levels: list[int], caps: list[int], total: int) -> list[int]:
+    """Give ``total`` units one at a time to the lowest level, ties by index, within caps.
+
+    Closed form of that greedy loop: find the highest water level L that the units fill
+    completely, then hand the remainder to the lowest-indexed slots sitting at L.
+    """
+
+    def given(level: int) -> list[int]:
+        return [min(c, max(0, level - v)) for v, c in zip(levels, caps, strict=True)]
+
+    total = min(total, sum(caps))
+    low, high = min(levels, default=0), max(levels, default=0) + total
+    while low < high:  # largest level whose fill does not exceed total
+        mid = (low + high + 1) // 2
+        if sum(given(mid)) <= total:
+            low = mid
+        else:
+            high = mid - 1
+    out = given(low)
+    rest = total - sum(out)
+    for i, (v, c) in enumerate(zip(levels, caps, strict=True)):
+        if rest == 0:
+            break
+        if v + out[i] == low and out[i] < c:
+            out[i] += 1
+            rest -= 1
+    return out
+
+
+def pods_per_node(req: Sequence[int], alloc: Sequence[int], cap: int) -> int:
+    """How many pods with requests ``req`` fit one empty node with ``alloc``, at most ``cap``."""
+    fit = cap
+    for need, have in zip(req, alloc, strict=True):
+        if need > 0:
+            fit = min(fit, have // need)
+    return max(0, fit)
+
+
+def ranked_classes(
+    compat_row: Sequence[bool],
+    tiers: Sequence[int],
+    prices: Sequence[float],
+    per_node: Sequence[int],
+    names: Sequence[str],
+) -> list[list[int]]:
+    """Options a group may use, best first, in classes of equal (tier, price per placed pod).
+
+    The options in one class differ only in zone (or name); the planners spread a group's new
+    nodes over a class, lowest zone count first, to balance zones.
+    """
+    usable = [o for o, ok in enumerate(compat_row) if ok and per_node[o] > 0]
+    usable.sort(key=lambda o: (tiers[o], prices[o] / per_node[o], names[o]))
+    classes: list[list[int]] = []
+    for o in usable:
+        key = (tiers[o], prices[o] / per_node[o])
+        if (
+            classes
+            and (tiers[classes[-1][0]], prices[classes[-1][0]] / per_node[classes[-1][0]]) == key
+        ):
+            classes[-1].append(o)
+        else:
+            classes.append([o])
+    return classes

@@ -1,0 +1,175 @@
+"""Builders for test values, in one place. Every test builds pods, nodes and pools through these.
+
+Defaults are small and valid; keyword arguments override. Quantities are given in the planner's
+integer units (millicores, bytes) unless a helper says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from autoscaler.model.labels import (
+    AGENTPOOL_LABEL,
+    HOSTNAME_LABEL,
+    ZONE_LABEL,
+    Labels,
+    labels_of,
+)
+from autoscaler.model.node import Node, Taint
+from autoscaler.model.pod import Container, Pod, Toleration
+from autoscaler.model.pool import AgentPool, NodeOption, Priority, TemplateNode
+from autoscaler.model.resources import Resources
+from autoscaler.model.state import ClusterState
+
+GiB = 2**30
+MiB = 2**20
+
+
+def res(cpu_m: int = 0, mem: int = 0, **extra: int) -> Resources:
+    """Resources from millicores, bytes and extra named counts (``gpu=1`` -> nvidia.com/gpu)."""
+    values: dict[str, int] = {"cpu": cpu_m, "memory": mem}
+    for name, amount in extra.items():
+        values["nvidia.com/gpu" if name == "gpu" else name.replace("_", "-")] = amount
+    return Resources.of(values)
+
+
+def pod(
+    name: str = "p",
+    cpu_m: int = 100,
+    mem: int = 128 * MiB,
+    *,
+    owner: str = "ReplicaSet/web",
+    namespace: str = "default",
+    labels: Mapping[str, str] | None = None,
+    node_name: str | None = None,
+    gpu: int = 0,
+    **fields: object,
+) -> Pod:
+    """A one-container pod; ``fields`` go straight to ``Pod`` (tolerations=..., etc.)."""
+    return Pod(
+        name=name,
+        namespace=namespace,
+        uid=f"uid-{namespace}-{name}",
+        owner=owner,
+        labels=labels_of(labels or {"app": owner.split("/")[-1]}),
+        containers=(Container("main", res(cpu_m, mem, gpu=gpu)),),
+        node_name=node_name,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def node(
+    name: str = "n1",
+    cpu_m: int = 4000,
+    mem: int = 16 * GiB,
+    *,
+    pool: str | None = "pool1",
+    zone: str | None = "eastus-1",
+    pods: int = 110,
+    labels: Mapping[str, str] | None = None,
+    taints: tuple[Taint, ...] = (),
+    ready: bool = True,
+    unschedulable: bool = False,
+) -> Node:
+    base: dict[str, str] = {HOSTNAME_LABEL: name}
+    if pool is not None:
+        base[AGENTPOOL_LABEL] = pool
+    if zone is not None:
+        base[ZONE_LABEL] = zone
+    base.update(labels or {})
+    return Node(
+        name=name,
+        pool=pool,
+        labels=labels_of(base),
+        taints=taints,
+        allocatable=res(cpu_m, mem, pods=pods),
+        ready=ready,
+        unschedulable=unschedulable,
+    )
+
+
+def pool(
+    name: str = "pool1",
+    vm_size: str = "Standard_D4s_v5",
+    *,
+    count: int = 0,
+    max_count: int = 10,
+    min_count: int = 0,
+    zones: tuple[str, ...] = ("1",),
+    priority: Priority = Priority.REGULAR,
+    labels: Labels = (),
+    taints: tuple[Taint, ...] = (),
+    max_pods: int = 110,
+) -> AgentPool:
+    return AgentPool(
+        name=name,
+        vm_size=vm_size,
+        count=count,
+        min_count=min_count,
+        max_count=max_count,
+        zones=zones,
+        priority=priority,
+        labels=labels,
+        taints=taints,
+        max_pods=max_pods,
+    )
+
+
+SPOT_TOLERATION = Toleration(
+    key="kubernetes.azure.com/scalesetpriority", operator="Equal", value="spot"
+)
+
+
+def option(
+    p: AgentPool,
+    cpu_m: int = 3860,
+    mem: int = 12 * GiB,
+    *,
+    price: float = 0.2,
+    region: str = "eastus",
+    vcpus: int | None = None,
+    gpus: int = 0,
+    extra_labels: Mapping[str, str] | None = None,
+) -> NodeOption:
+    """The node option of pool ``p`` with a hand-set template (no VM catalog involved)."""
+    labels: dict[str, str] = {
+        AGENTPOOL_LABEL: p.name,
+        "agentpool": p.name,
+        HOSTNAME_LABEL: f"{p.name}-template",
+        "node.kubernetes.io/instance-type": p.vm_size,
+    }
+    zone = f"{region}-{p.zones[0]}" if len(p.zones) == 1 else None
+    if zone:
+        labels[ZONE_LABEL] = zone
+    taints = p.taints
+    if p.priority is Priority.SPOT:
+        labels["kubernetes.azure.com/scalesetpriority"] = "spot"
+        taints = (*taints, Taint("kubernetes.azure.com/scalesetpriority", "spot"))
+    labels.update(dict(p.labels))
+    labels.update(extra_labels or {})
+    alloc = res(cpu_m, mem, pods=p.max_pods, gpu=gpus)
+    template = TemplateNode(
+        labels=labels_of(labels),
+        taints=taints,
+        allocatable=alloc,
+        vcpus=vcpus if vcpus is not None else -(-cpu_m // 1000),
+        memory_bytes=mem,
+    )
+    return NodeOption(p.name, p.vm_size, zone, p.priority, template, price)
+
+
+def state(
+    pools: list[AgentPool],
+    options: list[NodeOption],
+    pods: list[Pod],
+    nodes: list[Node] | None = None,
+    **fields: object,
+) -> ClusterState:
+    return ClusterState(
+        region="eastus",
+        pools=tuple(pools),
+        options=tuple(options),
+        nodes=tuple(nodes or ()),
+        pods=tuple(pods),
+        **fields,  # type: ignore[arg-type]
+    )

@@ -45,6 +45,7 @@ class AgentPool:
     kubernetes_version: str = "1.30"
     os_type: str = "Linux"
     enable_autoscaling: bool = False
+    os_disk_size_gb: int = 128  # osDiskSizeGB; sizes the template's ephemeral-storage
 
 
 @dataclass(frozen=True, slots=True)

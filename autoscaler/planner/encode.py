@@ -171,6 +171,7 @@ def encode(state: ClusterState) -> Encoded:
         cap = hostname_cap(group)
         if cap is not None:
             pernode_cap[g] = cap.per_node
+            node_cap[g, :] = cap.per_node
             for n, pods in enumerate(node_pods):
                 if pods and cap.selector is not None:
                     taken = sum(selects(p, cap.selector, group.pod.namespace) for p in pods)

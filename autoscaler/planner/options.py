@@ -114,13 +114,33 @@ def _allocatable(
             allocatable = allocatable + Resources.of({GPU: vm.gpus})
         return allocatable
     if pool.os_type.lower() != "linux":
-        warnings.append(f"{where} skipped: no node to copy and the reservation formula is "
-                        f"for Linux only (osType {pool.os_type})")
+        warnings.append(
+            f"{where} skipped: no node to copy and the reservation formula is "
+            f"for Linux only (osType {pool.os_type})"
+        )
         return None
     try:
         kubernetes_minor(pool.kubernetes_version)
     except ValueError:
-        warnings.append(f"{where} skipped: no node to copy and the Kubernetes version "
-                        f"{pool.kubernetes_version!r} is unreadable")
+        warnings.append(
+            f"{where} skipped: no node to copy and the Kubernetes version "
+            f"{pool.kubernetes_version!r} is unreadable"
+        )
         return None
-    return node_allocatable(vm, pool.max_pods, pool.kubernetes_version)
+    return node_allocatable(
+        vm,
+        pool.max_pods,
+        pool.kubernetes_version,
+        ephemeral_storage_bytes=template_ephemeral_storage(pool.os_disk_size_gb),
+    )
+
+
+def template_ephemeral_storage(os_disk_size_gb: int) -> int:
+    """Ephemeral-storage allocatable of a node not yet seen, from its OS disk size.
+
+    The kubelet reports the root filesystem less the hard eviction threshold
+    (``nodefs.available<10%`` on AKS); the filesystem is a little smaller than the disk
+    (partition table, boot partitions), so 85% of the disk's GiB is a safe lower estimate.
+    A real node's figure replaces this as soon as one of the pool exists.
+    """
+    return os_disk_size_gb * 2**30 * 85 // 100

@@ -173,3 +173,48 @@ def state(
         pods=tuple(pods),
         **fields,  # type: ignore[arg-type]
     )
+
+
+def snapshot_doc() -> dict[str, object]:
+    """A small valid ``ClusterSnapshot`` document, as decoded JSON: a Spot and a regular pool in
+    zone 1 of eastus, one Spot node, one bound and one pending pod. A fresh copy per call, so
+    tests may mutate it (docs/snapshot.md describes every field)."""
+    import copy  # here, not at the top, so that this builder stays an append-only addition
+
+    spot = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"}
+    web = {
+        "namespace": "default",
+        "owner": {"kind": "ReplicaSet", "name": "web-7d9"},
+        "labels": {"app": "web"},
+        "containers": [
+            {"name": "main", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}
+        ],
+        "tolerations": [{**spot, "operator": "Equal"}],
+    }
+    return {
+        "apiVersion": "surge.io/v1alpha1",
+        "kind": "ClusterSnapshot",
+        "region": "eastus",
+        "capturedAt": "2026-11-25T12:00:00Z",
+        "pools": [
+            {"name": "spotd4z1", "vmSize": "Standard_D4s_v5", "count": 1, "maxCount": 10,
+             "zones": ["1"], "priority": "Spot"},
+            {"name": "regd4z1", "vmSize": "Standard_D4s_v5", "count": 0, "maxCount": 10,
+             "zones": ["1"]},
+        ],
+        "nodes": [
+            {
+                "name": "aks-spotd4z1-0",
+                "pool": "spotd4z1",
+                "labels": {AGENTPOOL_LABEL: "spotd4z1", ZONE_LABEL: "eastus-1",
+                           HOSTNAME_LABEL: "aks-spotd4z1-0",
+                           "kubernetes.azure.com/scalesetpriority": "spot"},
+                "taints": [spot],
+                "allocatable": {"cpu": "3860m", "memory": "14Gi", "pods": "110"},
+            }
+        ],
+        "pods": [
+            {"name": "web-0", "nodeName": "aks-spotd4z1-0", **copy.deepcopy(web)},
+            {"name": "web-1", **copy.deepcopy(web)},
+        ],
+    }

@@ -29,7 +29,7 @@ from autoscaler.model.pod import Pod
 from autoscaler.model.pool import NodeOption
 from autoscaler.model.resources import Resources, axes_for
 from autoscaler.model.state import ClusterState
-from autoscaler.planner.groups import PodGroup, group_pending, visit_order
+from autoscaler.planner.groups import PodGroup, group_pending, placement_signature, visit_order
 from autoscaler.planner.policy import (
     ZoneSpread,
     backoff_reason,
@@ -120,6 +120,28 @@ def _node_compat(groups: Sequence[PodGroup], nodes: Sequence[Node]) -> BOOL:
     return out
 
 
+def _option_compat(
+    groups: Sequence[PodGroup], options: Sequence[NodeOption], req: I64, alloc: I64
+) -> BOOL:
+    """compat[g, o]: the predicates of ``static_mismatch``, evaluated once per distinct
+    placement signature (many groups share selectors and tolerations), sizes in one array op.
+    """
+    fits = (req[:, None, :] <= alloc[None, :, :]).all(axis=2)
+    memo: dict[tuple[object, ...], list[bool]] = {}
+    rows = np.zeros((len(groups), len(options)), dtype=bool)
+    for g, group in enumerate(groups):
+        key = placement_signature(group.pod)
+        row = memo.get(key)
+        if row is None:
+            row = memo[key] = [
+                node_mismatch(group.pod, dict(o.template.labels), o.template.taints) is None
+                for o in options
+            ]
+        rows[g] = row
+    out: BOOL = rows & fits
+    return out
+
+
 def _reads_hostname(pod: Pod) -> bool:
     keys = {k for k, _ in pod.node_selector}
     keys.update(e.key for t in pod.required_affinity for e in t.match_expressions)
@@ -151,10 +173,7 @@ def encode(state: ClusterState) -> Encoded:
         [max(0, pools[o.pool].count - registered.get(o.pool, 0)) for o in options],
         dtype=np.int64,
     )
-    compat = np.zeros((len(groups), len(options)), dtype=bool)
-    for g, group in enumerate(groups):
-        for o, option in enumerate(options):
-            compat[g, o] = static_mismatch(group.pod, group.requests, option) is None
+    compat = _option_compat(groups, options, req, alloc)
 
     free = resource_matrix([usage.get(n.name, (Resources(), []))[0] for n in nodes], axes)
     node_free = np.maximum(resource_matrix([n.allocatable for n in nodes], axes) - free, 0)

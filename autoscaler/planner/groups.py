@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from autoscaler.model.constraints import effective_requests, label_selector_matches
 from autoscaler.model.labels import Labels
@@ -26,7 +27,7 @@ class PodGroup:
 
     key: str
     pod: Pod
-    pods: tuple[str, ...]  # "namespace/name", sorted
+    pods: tuple[str, ...]  # pod names, sorted; all pods of a group share its namespace
     requests: Resources  # effective requests of one pod (includes pods=1)
 
     @property
@@ -52,13 +53,20 @@ def _selector_keys(pod: Pod) -> frozenset[str]:
     return frozenset(keys)
 
 
-def _signature(pod: Pod, requests: Resources) -> tuple[object, ...]:
-    keys = _selector_keys(pod)
-    relevant: Labels = tuple((k, v) for k, v in pod.labels if k in keys)
+def _signature(pod: Pod) -> tuple[object, ...]:
+    """Everything that makes two pods of one owner schedule differently.
+
+    Containers stand in for effective requests (equal containers give equal requests), so
+    requests are computed once per group, not once per pod.
+    """
+    relevant: Labels = ()
+    if pod.topology_spread or pod.anti_affinity:
+        keys = _selector_keys(pod)
+        relevant = tuple((k, v) for k, v in pod.labels if k in keys)
     return (
-        pod.namespace,
-        pod.owner,
-        requests,
+        pod.containers,
+        pod.init_containers,
+        pod.overhead,
         pod.node_selector,
         pod.required_affinity,
         pod.tolerations,
@@ -70,38 +78,70 @@ def _signature(pod: Pod, requests: Resources) -> tuple[object, ...]:
     )
 
 
+def placement_signature(pod: Pod) -> tuple[object, ...]:
+    """The fields ``constraints.node_mismatch`` reads: pods with equal signatures pass or fail
+    the static predicates on every node alike, so callers may evaluate them once."""
+    return (
+        pod.node_selector,
+        pod.required_affinity,
+        pod.tolerations,
+        pod.volume_zones,
+        tuple(
+            s.topology_key for s in pod.topology_spread if s.when_unsatisfiable == "DoNotSchedule"
+        ),
+    )
+
+
+_by_name = attrgetter("name")
+_LINEAR = 8  # signatures per owner compared one by one before switching to a hash table
+
+
 def group_pending(pods: Iterable[Pod]) -> tuple[PodGroup, ...]:
     """Group the pending pods (``node_name is None``) of ``pods``; groups sorted by key.
 
-    Requests are computed once per distinct container tuple: pods of one owner usually share
-    them, and this keeps grouping 100k pods linear with a small constant.
+    Pods are bucketed by (namespace, owner) first, whose string hashes are cached, and then
+    compared with the few signatures their owner has: tuple equality stops at shared objects,
+    so grouping 100k pods stays linear with a small constant.
     """
-    request_memo: dict[tuple[object, ...], Resources] = {}
-    buckets: dict[tuple[object, ...], list[Pod]] = {}
+    owners: dict[tuple[str, str], list[tuple[tuple[object, ...], list[Pod]]]] = {}
+    hashed: dict[tuple[str, str], dict[tuple[object, ...], list[Pod]]] = {}
     for pod in pods:
         if pod.node_name is not None:
             continue
-        spec = (pod.containers, pod.init_containers, pod.overhead)
-        requests = request_memo.get(spec)
-        if requests is None:
-            requests = request_memo[spec] = effective_requests(pod)
-        buckets.setdefault(_signature(pod, requests), []).append(pod)
+        owner = (pod.namespace, pod.owner)
+        signature = _signature(pod)
+        table = hashed.get(owner)
+        if table is not None:
+            table.setdefault(signature, []).append(pod)
+            continue
+        entries = owners.setdefault(owner, [])
+        for known, members in entries:
+            if known == signature:
+                members.append(pod)
+                break
+        else:
+            entries.append((signature, [pod]))
+            if len(entries) > _LINEAR:
+                hashed[owner] = dict(entries)
+                del owners[owner]
 
-    named: list[tuple[str, list[Pod], Resources]] = []
-    for signature, members in buckets.items():
-        members.sort(key=lambda p: (p.namespace, p.name))
+    buckets = [members for entries in owners.values() for _, members in entries]
+    buckets += [members for table in hashed.values() for members in table.values()]
+    named: list[tuple[str, list[Pod]]] = []
+    for members in buckets:
+        members.sort(key=_by_name)
         first = members[0]
-        base = f"{first.namespace}/{first.owner}" if first.owner else first.key
-        named.append((base, members, signature[2]))  # type: ignore[arg-type]
+        named.append((f"{first.namespace}/{first.owner}" if first.owner else first.key, members))
     named.sort(key=lambda item: (item[0], item[1][0].namespace, item[1][0].name))
 
     groups: list[PodGroup] = []
     seen: dict[str, int] = {}
-    for base, members, requests in named:
+    for base, members in named:
         n = seen.get(base, 0)
         seen[base] = n + 1
         key = base if n == 0 else f"{base}#{n + 1}"
-        groups.append(PodGroup(key, members[0], tuple(p.key for p in members), requests))
+        requests = effective_requests(members[0])
+        groups.append(PodGroup(key, members[0], tuple(map(_by_name, members)), requests))
     return tuple(groups)
 
 

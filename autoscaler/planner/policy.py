@@ -13,9 +13,13 @@ zone a quota, lowest count first, as kube-scheduler would place pods one at a ti
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
 
 from autoscaler.model.constraints import (
     label_selector_matches,
@@ -182,28 +186,54 @@ def pods_per_node(req: Sequence[int], alloc: Sequence[int], cap: int) -> int:
     return max(0, fit)
 
 
-def ranked_classes(
-    compat_row: Sequence[bool],
-    tiers: Sequence[int],
-    prices: Sequence[float],
-    per_node: Sequence[int],
-    names: Sequence[str],
-) -> list[list[int]]:
-    """Options a group may use, best first, in classes of equal (tier, price per placed pod).
+def name_ranks(options: Sequence[NodeOption]) -> npt.NDArray[np.int64]:
+    """``(n_options,)`` rank of each option's pool name: the last tie-breaker everywhere."""
+    ranks = {name: i for i, name in enumerate(sorted(o.pool for o in options))}
+    return np.array([ranks[o.pool] for o in options], dtype=np.int64)
 
-    The options in one class differ only in zone (or name); the planners spread a group's new
-    nodes over a class, lowest zone count first, to balance zones.
+
+@dataclass(frozen=True, slots=True)
+class Rankings:
+    """For every group, its usable options best first, cut into classes of equal
+    (tier, price per placed pod). The options of one class differ only in zone (or name): the
+    planners spread a group's new nodes over a class, lowest zone count first.
     """
-    usable = [o for o, ok in enumerate(compat_row) if ok and per_node[o] > 0]
-    usable.sort(key=lambda o: (tiers[o], prices[o] / per_node[o], names[o]))
-    classes: list[list[int]] = []
-    for o in usable:
-        key = (tiers[o], prices[o] / per_node[o])
-        if (
-            classes
-            and (tiers[classes[-1][0]], prices[classes[-1][0]] / per_node[classes[-1][0]]) == key
-        ):
-            classes[-1].append(o)
-        else:
-            classes.append([o])
-    return classes
+
+    order: npt.NDArray[np.int64]  # (n_groups, n_options) option indices, best first
+    usable: npt.NDArray[np.int64]  # (n_groups,) how many leading entries of order are usable
+    cut: npt.NDArray[np.bool_]  # (n_groups, n_options) entry i starts a new class
+
+    def classes(self, g: int) -> list[list[int]]:
+        n = int(self.usable[g])
+        options = self.order[g, :n].tolist()
+        starts = [0, *(np.flatnonzero(self.cut[g, 1:n]) + 1).tolist(), n]
+        return [options[a:b] for a, b in itertools.pairwise(starts) if b > a]
+
+
+def rank_options(
+    compat: npt.NDArray[np.bool_],
+    tiers: npt.NDArray[np.int64],
+    prices: npt.NDArray[np.float64],
+    per_node: npt.NDArray[np.int64],
+    name_rank: npt.NDArray[np.int64],
+) -> Rankings:
+    """Rank the options of every group at once.
+
+    ``compat`` and ``per_node`` (pods of the group one new node takes) are
+    ``(n_groups, n_options)``; ``tiers``, ``prices``, ``name_rank`` are ``(n_options,)``.
+    Sort key: tier, then price per placed pod, then pool name; unusable options go last.
+    """
+    usable = compat & (per_node > 0)
+    cost = np.where(usable, prices / np.maximum(per_node, 1), 1e300)  # finite: diff stays 0
+    tier = np.where(usable, tiers, np.iinfo(np.int64).max)
+    names = np.broadcast_to(name_rank, compat.shape)
+    order = (
+        np.lexsort((names, cost, tier), axis=-1)
+        if compat.size
+        else np.zeros(compat.shape, np.int64)
+    )
+    sorted_tier = np.take_along_axis(tier, order, axis=1)
+    sorted_cost = np.take_along_axis(cost, order, axis=1)
+    cut = np.zeros(compat.shape, dtype=bool)
+    cut[:, 1:] = (np.diff(sorted_tier, axis=1) != 0) | (np.diff(sorted_cost, axis=1) != 0)
+    return Rankings(order.astype(np.int64), usable.sum(axis=1).astype(np.int64), cut)

@@ -6,7 +6,7 @@ Callers: ``planner.scaleup`` and ``planner.reference``. Reasons are precise and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from autoscaler.model.pool import NodeOption
 from autoscaler.model.quantity import format_units
@@ -55,6 +55,30 @@ def zone_blocked(zone: str, max_skew: int) -> str:
     return f"topology spread (maxSkew {max_skew}): no capacity in zone {zone}"
 
 
+def explain(
+    group: PodGroup,
+    options: Sequence[NodeOption],
+    usable: Sequence[int],
+    room: Callable[[int], tuple[int, str | None]],
+    fits_some_node: bool,
+    zones_left: Sequence[str],
+    max_skew: int,
+) -> str:
+    """Why pods of ``group`` are left unplaced, from the final state of the plan.
+
+    ``usable`` are the options the group could use at all, ``room`` the budget's verdict on
+    one option, ``zones_left`` zones that still have quota under a required zone spread.
+    Worded from the end state only, so it is the same however the pods were placed.
+    """
+    if not usable:
+        reason = no_pool_fits(group, options)
+        return "existing nodes full; " + reason if fits_some_node else reason
+    blockers = [why for o in usable for n, why in [room(o)] if n == 0 and why]
+    blockers += [zone_blocked(z, max_skew) for z in zones_left]
+    return join(blockers, "no capacity")
+
+
 def join(blockers: Sequence[str], fallback: str) -> str:
-    unique = list(dict.fromkeys(blockers))
-    return "; ".join(unique) if unique else fallback
+    """Every distinct blocker once, sorted: the text does not depend on the order they were
+    met in, so both planners (and two runs) word the same outcome the same way."""
+    return "; ".join(sorted(set(blockers))) if blockers else fallback

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from autoscaler.model.constraints import (
     anti_affinity_blocks,
     effective_requests,
@@ -29,12 +31,13 @@ from autoscaler.planner.groups import PodGroup, group_pending, visit_order
 from autoscaler.planner.policy import (
     backoff_reason,
     hostname_cap,
+    name_ranks,
     option_tiers,
     pods_per_node,
-    ranked_classes,
+    rank_options,
     zone_spread_of,
 )
-from autoscaler.planner.reasons import join, no_pool_fits, zone_blocked
+from autoscaler.planner.reasons import explain
 
 UNLIMITED = 1 << 60
 
@@ -69,7 +72,7 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
     budget = _budget(state)
     tiers = option_tiers(options, state.policy)
     prices = [o.price_per_hour for o in options]
-    names = [o.pool for o in options]
+    name_rank = name_ranks(options)
     outcomes: dict[int, GroupOutcome] = {}
     registered = [s for s in slots if s.kind == "registered"]
 
@@ -92,16 +95,21 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
             pods_per_node(_vec(grp.requests, axes), _vec(o.template.allocatable, axes), per_node)
             for o in options
         ]
-        classes = ranked_classes(option_ok, tiers, prices, ppn, names)
+        classes = rank_options(
+            np.array([option_ok], dtype=bool),
+            np.array(tiers, dtype=np.int64),
+            np.array(prices, dtype=np.float64),
+            np.array([ppn], dtype=np.int64),
+            name_rank,
+        ).classes(0)
         placed = {"registered": 0, "upcoming": 0}
         on_new: dict[int, int] = {}
         per_zone: dict[str, int] = {}
         unplaced = 0
-        blockers: list[str] = []
         for _ in range(grp.count):
             slot = _first_fit(grp, g, slots, quota, cap, per_node, option_ok)
             if slot is None:
-                slot = _open(g, classes, budget, quota, options, per_zone, on_new, blockers)
+                slot = _open(g, classes, budget, quota, options, per_zone, on_new)
                 if slot is not None:
                     slots.append(slot)
             if slot is None:
@@ -118,16 +126,15 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
                 quota[slot.zone] -= 1
         reason = None
         if unplaced:
-            if quota and spread:
-                blockers += [
-                    zone_blocked(z, spread.max_skew) for z, q in sorted(quota.items()) if q > 0
-                ]
-            if not any(option_ok):
-                reason = no_pool_fits(grp, options)
-                if any(node_ok):
-                    reason = "existing nodes full; " + reason
-            else:
-                reason = join(blockers, "no capacity")
+            reason = explain(
+                grp,
+                options,
+                [o for c in classes for o in c],
+                budget.room,
+                any(node_ok),
+                [z for z, q in sorted((quota or {}).items()) if q > 0],
+                spread.max_skew if spread else 0,
+            )
         outcomes[g] = GroupOutcome(
             group=grp.key,
             pods=grp.count,
@@ -208,18 +215,14 @@ def _open(
     options: tuple[NodeOption, ...],
     per_zone: dict[str, int],
     on_new: dict[int, int],
-    blockers: list[str],
 ) -> _Slot | None:
     for members in classes:
         candidates: list[int] = []
         for o in members:
             if quota is not None and quota.get(options[o].zone or "", 0) <= 0:
                 continue
-            room, why = budget.room(o)
-            if room > 0:
+            if budget.room(o)[0] > 0:
                 candidates.append(o)
-            elif why:
-                blockers.append(why)
         if not candidates:
             continue
 

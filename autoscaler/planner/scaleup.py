@@ -16,21 +16,24 @@ Semantics (the scalar ``planner.reference`` implements the same rules pod by pod
    a pod then only goes to a node in a zone with quota left.
 
 Identical pods placed one at a time first-fit fill node 1 as far as it goes, then node 2...:
-so each group is placed with a cumulative sum over nodes, and new nodes are opened in blocks.
+so each group is placed with a cumulative sum over nodes, and the nodes a class opens are
+computed in closed form (``spread_picks``) rather than one by one.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from autoscaler.model.plan import GroupOutcome, PlannedNode, PoolTarget, ScaleUpPlan
+from autoscaler.model.plan import GroupOutcome, PoolTarget, ScaleUpPlan
 from autoscaler.model.state import ClusterState
 from autoscaler.planner.budget import Budget
-from autoscaler.planner.encode import I64, Encoded, encode
-from autoscaler.planner.policy import ranked_classes
-from autoscaler.planner.reasons import join, no_pool_fits, zone_blocked
+from autoscaler.planner.encode import I64, UNLIMITED, Encoded, encode
+from autoscaler.planner.nodetable import NodeTable
+from autoscaler.planner.policy import name_ranks, rank_options
+from autoscaler.planner.reasons import explain
 
-REGISTERED, UPCOMING, NEW = 0, 1, 2
+BIG = 1 << 40  # "fits any number": for a group without positive requests (never: pods=1)
+SMALL = 32  # below this many items, plain Python beats numpy's per-call overhead
 
 
 def plan_scale_up(state: ClusterState) -> ScaleUpPlan:
@@ -42,6 +45,51 @@ def first_fit(fit: I64, pods: int) -> I64:
     before = np.cumsum(fit) - fit
     take: I64 = np.clip(pods - before, 0, fit)
     return take
+
+
+def spread_picks(counts: list[int], step: int, caps: list[int], total: int) -> I64:
+    """Which slot each of ``total`` nodes goes to, in opening order, when every node goes to
+    the slot with the lowest count (ties: lowest index) and adds ``step`` to it.
+
+    Closed form of that greedy loop: the k-th node of slot i is picked at value
+    ``counts[i] + step * k``; take the ``total`` smallest (value, index) pairs within caps.
+    """
+    total = min(total, sum(caps))
+    if total <= SMALL:  # the greedy loop itself is cheaper than the arrays below
+        level = list(counts)
+        taken_py = [0] * len(counts)
+        picks: list[int] = []
+        for _ in range(total):
+            i = min(
+                (j for j in range(len(level)) if taken_py[j] < caps[j]),
+                key=lambda j: (level[j], j),
+            )
+            picks.append(i)
+            level[i] += step
+            taken_py[i] += 1
+        return np.array(picks, dtype=np.int64)
+    c = np.array(counts, dtype=np.int64)
+    cap = np.array(caps, dtype=np.int64)
+
+    def below(level: int) -> I64:  # picks with value < level, per slot
+        out: I64 = np.clip(-((c - level) // step), 0, cap)
+        return out
+
+    low, high = int(c.min()), int(c.max()) + step * total + 1
+    while low < high:  # the largest level with at most `total` picks below it
+        mid = (low + high + 1) // 2
+        if int(below(mid).sum()) <= total:
+            low = mid
+        else:
+            high = mid - 1
+    taken = below(low)
+    rest = total - int(taken.sum())
+    at_level = np.flatnonzero((c + step * taken == low) & (taken < cap))[:rest]
+    taken[at_level] += 1
+    slots = np.repeat(np.arange(len(c), dtype=np.int64), taken)
+    values = c[slots] + step * (np.arange(len(slots)) - np.repeat(np.cumsum(taken) - taken, taken))
+    order: I64 = slots[np.lexsort((slots, values))]
+    return order
 
 
 class _Kernel:
@@ -64,132 +112,105 @@ class _Kernel:
         self.zones = sorted(
             {z for z in enc.option_zone if z} | {n.zone for n in enc.nodes if n.zone}
         )
-        zone_index = {z: i for i, z in enumerate(self.zones)}
-        self.option_zone = np.array(
-            [zone_index.get(z, -1) if z else -1 for z in enc.option_zone], dtype=np.int64
+        index = {z: i for i, z in enumerate(self.zones)}
+        self.option_zone = np.array([index.get(z or "", -1) for z in enc.option_zone], np.int64)
+        node_zone = np.array([index.get(n.zone or "", -1) for n in enc.nodes], np.int64)
+        self.table = NodeTable(enc, self.option_zone, node_zone)
+        # Pods of each group one new node of each option takes: (G, O), all groups at once.
+        per_node = np.full((len(enc.groups), len(enc.options)), BIG, dtype=np.int64)
+        for a in range(len(enc.axes)):
+            need = enc.req[:, a : a + 1]
+            fits = enc.alloc[None, :, a] // np.maximum(need, 1)
+            np.minimum(per_node, np.where(need > 0, fits, BIG), out=per_node)
+        self.per_node = np.minimum(per_node, enc.pernode_cap[:, None])
+        # compat[g, c] for every row class c: options first, then registered nodes.
+        self.compat = np.concatenate([enc.compat, enc.node_compat], axis=1)
+        self.capped = (enc.pernode_cap < UNLIMITED) | (enc.node_cap < UNLIMITED).any(axis=1)
+        self.rankings = rank_options(
+            enc.compat, enc.tier, enc.price, self.per_node, name_ranks(enc.options)
         )
-        n_reg = len(enc.nodes)
-        upcoming_opts = np.repeat(np.arange(len(enc.options), dtype=np.int64), enc.upcoming)
-        self.n_fixed = n_reg + len(upcoming_opts)
-        capacity = max(16, 2 * self.n_fixed)
-        n_res = len(enc.axes)
-        self.free = np.zeros((capacity, n_res), dtype=np.int64)
-        self.opt = np.full(capacity, -1, dtype=np.int64)
-        self.zone = np.full(capacity, -1, dtype=np.int64)
-        self.free[:n_reg] = enc.node_free
-        self.opt[:n_reg] = enc.node_option
-        self.zone[:n_reg] = [zone_index.get(n.zone, -1) if n.zone else -1 for n in enc.nodes]
-        self.free[n_reg : self.n_fixed] = enc.alloc[upcoming_opts]
-        self.opt[n_reg : self.n_fixed] = upcoming_opts
-        self.zone[n_reg : self.n_fixed] = self.option_zone[upcoming_opts]
-        self.n = self.n_fixed
-        self.n_reg = n_reg
-        self.contents: list[list[tuple[int, int]]] = []  # per new node: (group, pods)
-
-    def _grow(self, extra: int) -> None:
-        need = self.n + extra
-        if need <= len(self.free):
-            return
-        size = max(need, 2 * len(self.free))
-        self.free = np.concatenate(
-            [self.free, np.zeros((size - len(self.free), self.free.shape[1]), np.int64)]
-        )
-        self.opt = np.concatenate([self.opt, np.full(size - len(self.opt), -1, np.int64)])
-        self.zone = np.concatenate([self.zone, np.full(size - len(self.zone), -1, np.int64)])
-
-    def _fit(self, g: int) -> I64:
-        """Pods of group g each known node can take now (0 where incompatible)."""
-        enc, n, n_reg = self.enc, self.n, self.n_reg
-        req = enc.req[g]
-        axes = np.flatnonzero(req > 0)
-        fit = (self.free[:n, axes] // req[axes]).min(axis=1) if len(axes) else np.full(n, 1 << 40)
-        ok = np.empty(n, dtype=bool)
-        ok[:n_reg] = enc.node_compat[g]
-        ok[n_reg:] = enc.compat[g][self.opt[n_reg:n]]
-        cap = np.empty(n, dtype=np.int64)
-        cap[:n_reg] = enc.node_cap[g]
-        cap[n_reg:] = enc.pernode_cap[g]
-        return np.where(ok, np.minimum(fit, cap), 0).astype(np.int64)
 
     def run(self) -> ScaleUpPlan:
         enc = self.enc
         outcomes: dict[int, GroupOutcome] = {}
         for g in enc.order:
             outcomes[g] = self._place_group(g)
-        added = np.bincount(self.opt[self.n_fixed : self.n], minlength=len(enc.options))
+        added = self.table.added(len(enc.options))
         targets = tuple(
             PoolTarget(o.pool, self.current[o.pool], self.current[o.pool] + int(added[i]))
             for i, o in enumerate(enc.options)
-        )
-        keys = [grp.key for grp in enc.groups]
-        new_nodes = tuple(
-            PlannedNode(
-                enc.options[int(self.opt[self.n_fixed + i])].pool,
-                tuple((keys[g], k) for g, k in content),
-            )
-            for i, content in enumerate(self.contents)
         )
         cost = float(np.dot(added, enc.price)) if len(enc.options) else 0.0
         return ScaleUpPlan(
             pool_targets=targets,
             groups=tuple(outcomes[g] for g in range(len(enc.groups))),
-            new_nodes=new_nodes,
+            new_nodes=self.table.planned([grp.key for grp in enc.groups], enc.options),
             cost_per_hour=round(cost, 6),
         )
 
+    def _candidates(self, g: int) -> tuple[I64, I64]:
+        """Rows of the nodes group g may use and how many of its pods each can take now."""
+        enc, t = self.enc, self.table
+        rows = np.flatnonzero(t.live[: t.n])
+        rows = rows[self.compat[g][t.cls[rows]]]
+        req = enc.req[g]
+        fit = np.full(len(rows), BIG, dtype=np.int64)
+        for a in np.flatnonzero(req > 0).tolist():
+            np.minimum(fit, t.free[rows, a] // req[a], out=fit)
+        if self.capped[g]:
+            cap = np.full(len(rows), enc.pernode_cap[g], dtype=np.int64)
+            registered = rows < t.n_reg
+            cap[registered] = enc.node_cap[g][rows[registered]]
+            np.minimum(fit, cap, out=fit)
+        return rows, fit
+
     def _place_group(self, g: int) -> GroupOutcome:
-        enc = self.enc
+        enc, t = self.enc, self.table
         group = enc.groups[g]
         remaining = int(enc.count[g])
-        fit = self._fit(g)
+        rows, fit = self._candidates(g)
         spread = enc.zone_spread[g]
         quota: dict[int, int] | None = None
         if spread is None:
             take = first_fit(fit, remaining)
         else:
-            zone_index = {z: i for i, z in enumerate(self.zones)}
-            quota = {zone_index[z]: q for z, q in spread.quotas(remaining).items()}
-            take = np.zeros(self.n, dtype=np.int64)
+            index = {z: i for i, z in enumerate(self.zones)}
+            quota = {index[z]: q for z, q in spread.quotas(remaining).items()}
+            take = np.zeros(len(rows), dtype=np.int64)
+            zones = t.zone[rows]
             for zi, q in quota.items():
-                in_zone = self.zone[: self.n] == zi
-                take[in_zone] = first_fit(fit[in_zone], q)
-                quota[zi] = q - int(take[in_zone].sum())
-        placed = np.flatnonzero(take)
-        self.free[placed] -= take[placed, None] * enc.req[g]
+                here = zones == zi
+                take[here] = first_fit(fit[here], q)
+                quota[zi] = q - int(take[here].sum())
+        used = take > 0
+        rows, take = rows[used], take[used]
+        t.free[rows] -= take[:, None] * enc.req[g]
+        t.refresh(rows)
         remaining -= int(take.sum())
-        on_new: dict[int, int] = {}
-        for i in placed[placed >= self.n_fixed]:
-            self.contents[i - self.n_fixed].append((g, int(take[i])))
-            o = int(self.opt[i])
-            on_new[o] = on_new.get(o, 0) + int(take[i])
-        counts = np.bincount(
-            self.zone[placed][self.zone[placed] >= 0],
-            weights=take[placed][self.zone[placed] >= 0],
-            minlength=len(self.zones),
-        ).astype(np.int64)
-        per_zone = {z: int(c) for z, c in enumerate(counts) if c}
-        blockers: list[str] = []
+        new = rows >= t.n_fixed
+        if new.any():
+            t.record(rows[new], g, take[new])
+        on_new = _tally(t.opt[rows[new]], take[new])
+        per_zone = _tally(t.zone[rows], take)
         if remaining:
-            remaining = self._open(g, remaining, quota, per_zone, on_new, blockers)
+            remaining = self._open(g, remaining, quota, per_zone, on_new)
         reason = None
         if remaining:
-            if quota:
-                blockers += [
-                    zone_blocked(self.zones[z], spread.max_skew)  # type: ignore[union-attr]
-                    for z, left in sorted(quota.items())
-                    if left > 0
-                ]
-            if not enc.compat[g].any():
-                reason = no_pool_fits(group, enc.options)
-                if enc.node_compat[g].any():
-                    reason = "existing nodes full; " + reason
-            else:
-                reason = join(blockers, "no capacity")
+            left = [self.zones[z] for z, q in sorted((quota or {}).items()) if q > 0]
+            reason = explain(
+                group,
+                enc.options,
+                [o for c in self.rankings.classes(g) for o in c],
+                self.budget.room,
+                bool(enc.node_compat[g].any()),
+                left,
+                spread.max_skew if spread else 0,
+            )
         return GroupOutcome(
             group=group.key,
             pods=int(enc.count[g]),
-            on_existing=int(take[: self.n_reg].sum()),
-            on_upcoming=int(take[self.n_reg : self.n_fixed].sum()),
+            on_existing=int(take[rows < t.n_reg].sum()),
+            on_upcoming=int(take[(rows >= t.n_reg) & ~new].sum()),
             on_new=tuple((enc.options[o].pool, k) for o, k in sorted(on_new.items())),
             unplaced=remaining,
             reason=reason,
@@ -202,25 +223,11 @@ class _Kernel:
         quota: dict[int, int] | None,
         per_zone: dict[int, int],
         on_new: dict[int, int],
-        blockers: list[str],
     ) -> int:
         """Open new nodes for group g; returns the pods still unplaced."""
-        enc = self.enc
-        req = enc.req[g]
-        axes = np.flatnonzero(req > 0)
-        if len(axes):
-            ppn = (enc.alloc[:, axes] // req[axes]).min(axis=1)
-        else:
-            ppn = np.full(len(enc.options), 1 << 40, dtype=np.int64)
-        ppn = np.minimum(ppn, enc.pernode_cap[g]).tolist()
-        names = [o.pool for o in enc.options]
-        classes = ranked_classes(
-            enc.compat[g].tolist(), enc.tier.tolist(), enc.price.tolist(), ppn, names
-        )
-
-        def balance_key(o: int) -> tuple[str, int]:
-            zi = int(self.option_zone[o])
-            return ("z", zi) if zi >= 0 else ("o", o)
+        enc, budget = self.enc, self.budget
+        classes = self.rankings.classes(g)
+        size = self.per_node[g].tolist()
 
         def count_of(o: int) -> int:
             zi = int(self.option_zone[o])
@@ -228,46 +235,47 @@ class _Kernel:
 
         for members in classes:
             while remaining > 0:
-                active: list[tuple[int, int]] = []
+                active: list[int] = []
+                rooms: list[int] = []
                 for o in members:
-                    room, why = self.budget.room(o)
                     if quota is not None and quota.get(int(self.option_zone[o]), 0) <= 0:
                         continue
+                    room, _ = budget.room(o)
                     if room > 0:
-                        active.append((o, room))
-                    elif why:
-                        blockers.append(why)
+                        active.append(o)
+                        rooms.append(room)
                 if not active:
                     break
-                counts = [count_of(o) for o, _ in active]
-                same_size = len({ppn[o] for o, _ in active}) == 1
-                distinct = len({balance_key(o) for o, _ in active}) == len(active)
-                if quota is None and len(active) == 1:
-                    o, room = active[0]
-                    nodes = min(room, -(-remaining // ppn[o]))
-                    remaining = self._add(g, [o] * nodes, ppn[o], remaining, per_zone, on_new)
-                    continue
-                if quota is None and same_size and distinct and len(set(counts)) == 1:
-                    size = ppn[active[0][0]]
-                    width = len(active)
-                    rounds = min(
-                        remaining // size // width,
-                        min(room for _, room in active),
-                        self.budget.nodes_left // width,
-                        self.budget.new_left // width,
-                        self.budget.cores_left // max(1, sum(enc.vcpus[o] for o, _ in active)),
-                        self.budget.memory_left // max(1, sum(enc.memory[o] for o, _ in active)),
+                counts = [count_of(o) for o in active]
+                first = active[0]
+                alike = all(
+                    size[o] == size[first]
+                    and enc.vcpus[o] == enc.vcpus[first]
+                    and enc.memory[o] == enc.memory[first]
+                    for o in active
+                )
+                # Options sharing a zone share one count: the closed form assumes one per slot.
+                zones = [int(self.option_zone[o]) for o in active]
+                alike = alike and len({z for z in zones if z >= 0}) == sum(z >= 0 for z in zones)
+                if quota is None and alike:
+                    step = size[first]
+                    total = min(
+                        -(-remaining // step),
+                        budget.nodes_left,
+                        budget.new_left,
+                        budget.cores_left // max(1, int(enc.vcpus[first])),
+                        budget.memory_left // max(1, int(enc.memory[first])),
                     )
-                    if rounds > 0:
-                        order = [o for o, _ in active] * int(rounds)
-                        remaining = self._add(g, order, size, remaining, per_zone, on_new)
-                        continue
+                    picks = np.array(active, dtype=np.int64)[
+                        spread_picks(counts, step, rooms, total)
+                    ]
+                    remaining = self._add(g, picks, step, remaining, per_zone, on_new, None)
+                    continue
                 best = min(range(len(active)), key=lambda i: (counts[i], i))
-                o = active[best][0]
-                cap = ppn[o]
-                if quota is not None:
-                    cap = min(cap, quota[int(self.option_zone[o])])
-                remaining = self._add(g, [o], cap, remaining, per_zone, on_new, quota)
+                o = active[best]
+                cap = size[o] if quota is None else min(size[o], quota[int(self.option_zone[o])])
+                picks = np.array([o], dtype=np.int64)
+                remaining = self._add(g, picks, cap, remaining, per_zone, on_new, quota)
             if remaining == 0:
                 break
         return remaining
@@ -275,32 +283,38 @@ class _Kernel:
     def _add(
         self,
         g: int,
-        options: list[int],
+        opts: I64,
         per_node: int,
         remaining: int,
         per_zone: dict[int, int],
         on_new: dict[int, int],
-        quota: dict[int, int] | None = None,
+        quota: dict[int, int] | None,
     ) -> int:
-        """Open one node per entry of ``options``, each taking up to ``per_node`` pods of g."""
-        enc = self.enc
-        count = len(options)
-        self._grow(count)
-        opts = np.array(options, dtype=np.int64)
-        pods = np.clip(remaining - per_node * np.arange(count), 0, per_node)
-        lo, hi = self.n, self.n + count
-        self.free[lo:hi] = enc.alloc[opts] - pods[:, None] * enc.req[g]
-        self.opt[lo:hi] = opts
-        self.zone[lo:hi] = self.option_zone[opts]
-        self.n = hi
-        for o, k in zip(options, pods.tolist(), strict=True):
-            self.contents.append([(g, k)])
+        """Open one node per entry of ``opts``, each taking up to ``per_node`` pods of g."""
+        enc, t = self.enc, self.table
+        pods = np.clip(remaining - per_node * np.arange(len(opts)), 0, per_node).astype(np.int64)
+        zones = self.option_zone[opts]
+        rows = t.append(opts, enc.alloc[opts] - pods[:, None] * enc.req[g], zones)
+        t.record(rows, g, pods)
+        for o, k in _tally(opts, pods).items():
             on_new[o] = on_new.get(o, 0) + k
-            zi = int(self.option_zone[o])
-            if zi >= 0:
-                per_zone[zi] = per_zone.get(zi, 0) + k
-                if quota is not None:
-                    quota[zi] -= k
-        for o in set(options):
-            self.budget.take(o, options.count(o))
+        for zi, k in _tally(zones, pods).items():
+            per_zone[zi] = per_zone.get(zi, 0) + k
+            if quota is not None:
+                quota[zi] -= k
+        for o, n in _tally(opts, np.ones(len(opts), dtype=np.int64)).items():
+            self.budget.take(o, n)
         return remaining - int(pods.sum())
+
+
+def _tally(keys: I64, weights: I64) -> dict[int, int]:
+    """Sum of ``weights`` per non-negative key, as a dict of the non-zero sums."""
+    if len(keys) <= SMALL:
+        out: dict[int, int] = {}
+        for k, w in zip(keys.tolist(), weights.tolist(), strict=True):
+            if k >= 0 and w:
+                out[k] = out.get(k, 0) + w
+        return out
+    keep = keys >= 0
+    sums = np.bincount(keys[keep], weights=weights[keep])
+    return {int(k): int(v) for k, v in zip(np.flatnonzero(sums), sums[sums != 0], strict=True)}

@@ -11,10 +11,9 @@ from autoscaler.model.node import Taint
 from autoscaler.model.plan import Backoff, ClusterLimits, Policy, ScaleUpPlan
 from autoscaler.model.pod import AntiAffinity, NodeSelectorTerm, Toleration, TopologySpread
 from autoscaler.model.pool import Priority
-from autoscaler.model.state import ClusterState
 from autoscaler.planner.reference import plan_reference
 from autoscaler.planner.scaleup import plan_scale_up
-from tests.builders import GiB, SPOT_TOLERATION, node, option, pod, pool, state
+from tests.builders import SPOT_TOLERATION, GiB, node, option, pod, pool, state
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 PLANNERS = [plan_scale_up, plan_reference]
@@ -84,20 +83,37 @@ def test_a_full_spot_tier_falls_back_to_regular_and_says_which_pool_is_at_max(pl
     group = outcome(plan, "default/ReplicaSet/web")
     assert targets(plan) == {"reg1": 1}
     assert (group.on_existing, dict(group.on_new), group.unplaced) == (6, {"reg1": 3}, 3)
-    assert group.reason == "pool spot1 at max 2; pool reg1 at max 1"
+    assert group.reason == "pool reg1 at max 1; pool spot1 at max 2"
 
 
 @pytest.mark.parametrize("planner", PLANNERS)
 def test_an_option_in_backoff_is_skipped_with_its_reason(planner) -> None:  # type: ignore[no-untyped-def]
     spot = pool("spot1", "Standard_D4s_v5", zones=("1",), priority=Priority.SPOT)
-    backoff = Backoff("standard_d4s_v5", "eastus-1", Priority.SPOT, NOW + timedelta(minutes=3, seconds=10),
-                      "QuotaExceeded")
-    st = state([spot], [option(spot)], web(3, tolerations=(SPOT_TOLERATION,)), backoffs=(backoff,), now=NOW)
+    backoff = Backoff(
+        "standard_d4s_v5",
+        "eastus-1",
+        Priority.SPOT,
+        NOW + timedelta(minutes=3, seconds=10),
+        "QuotaExceeded",
+    )
+    st = state(
+        [spot], [option(spot)], web(3, tolerations=(SPOT_TOLERATION,)), backoffs=(backoff,), now=NOW
+    )
     plan = planner(st)
     group = outcome(plan, "default/ReplicaSet/web")
-    assert (group.unplaced, group.reason) == (3, "pool spot1 in backoff until 12:03:10 (QuotaExceeded)")
-    expired = planner(state([spot], [option(spot)], web(3, tolerations=(SPOT_TOLERATION,)),
-                            backoffs=(backoff,), now=NOW + timedelta(hours=1)))
+    assert (group.unplaced, group.reason) == (
+        3,
+        "pool spot1 in backoff until 12:03:10 (QuotaExceeded)",
+    )
+    expired = planner(
+        state(
+            [spot],
+            [option(spot)],
+            web(3, tolerations=(SPOT_TOLERATION,)),
+            backoffs=(backoff,),
+            now=NOW + timedelta(hours=1),
+        )
+    )
     assert targets(expired) == {"spot1": 1}
 
 
@@ -106,7 +122,11 @@ def test_an_option_in_backoff_is_skipped_with_its_reason(planner) -> None:  # ty
     [
         (ClusterLimits(max_nodes=2), Policy(), "cluster limit max nodes 2 reached"),
         (ClusterLimits(max_cores=8), Policy(), "cluster limit max cores 8 reached"),
-        (ClusterLimits(max_memory_bytes=24 * GiB), Policy(), "cluster limit max memory 24Gi reached"),
+        (
+            ClusterLimits(max_memory_bytes=24 * GiB),
+            Policy(),
+            "cluster limit max memory 24Gi reached",
+        ),
         (ClusterLimits(), Policy(max_new_nodes=2), "plan limit of 2 new nodes reached"),
     ],
 )
@@ -122,7 +142,9 @@ def test_cluster_limits_cap_new_nodes_and_name_the_limit(planner, limits, policy
 @pytest.mark.parametrize("planner", PLANNERS)
 def test_upcoming_nodes_take_pods_before_new_ones_are_asked_for(planner) -> None:  # type: ignore[no-untyped-def]
     reg = pool("reg1", zones=("1",), count=2)
-    plan = planner(state([reg], [option(reg)], web(7), [node("reg1-0", 3860, 12 * GiB, pool="reg1")]))
+    plan = planner(
+        state([reg], [option(reg)], web(7), [node("reg1-0", 3860, 12 * GiB, pool="reg1")])
+    )
     group = outcome(plan, "default/ReplicaSet/web")
     assert (group.on_existing, group.on_upcoming) == (3, 3)
     assert targets(plan) == {"reg1": 1}
@@ -131,7 +153,9 @@ def test_upcoming_nodes_take_pods_before_new_ones_are_asked_for(planner) -> None
 @pytest.mark.parametrize("planner", PLANNERS)
 def test_a_pod_larger_than_every_pool_says_which_resource_is_short(planner) -> None:  # type: ignore[no-untyped-def]
     reg = pool("reg1", zones=("1",))
-    plan = planner(state([reg], [option(reg, 63260, 240 * GiB)], [pod("huge", 96000, GiB, owner="Job/huge")]))
+    plan = planner(
+        state([reg], [option(reg, 63260, 240 * GiB)], [pod("huge", 96000, GiB, owner="Job/huge")])
+    )
     group = outcome(plan, "default/Job/huge")
     assert group.reason == "no pool fits: reg1: cpu 96000m > 63260m allocatable"
 
@@ -140,9 +164,26 @@ def test_a_pod_larger_than_every_pool_says_which_resource_is_short(planner) -> N
     ("fields", "per_node"),
     [
         ({"anti_affinity": (AntiAffinity(HOSTNAME_LABEL, LabelSelector((("app", "web"),))),)}, 1),
-        ({"topology_spread": (TopologySpread(2, HOSTNAME_LABEL, label_selector=LabelSelector((("app", "web"),))),)}, 2),
-        ({"topology_spread": (TopologySpread(2, HOSTNAME_LABEL, "ScheduleAnyway",
-                                             LabelSelector((("app", "web"),))),)}, 6),
+        (
+            {
+                "topology_spread": (
+                    TopologySpread(
+                        2, HOSTNAME_LABEL, label_selector=LabelSelector((("app", "web"),))
+                    ),
+                )
+            },
+            2,
+        ),
+        (
+            {
+                "topology_spread": (
+                    TopologySpread(
+                        2, HOSTNAME_LABEL, "ScheduleAnyway", LabelSelector((("app", "web"),))
+                    ),
+                )
+            },
+            6,
+        ),
     ],
 )
 @pytest.mark.parametrize("planner", PLANNERS)
@@ -170,18 +211,30 @@ def test_zone_spread_counts_pods_already_running(planner) -> None:  # type: igno
 def test_zone_spread_leaves_pods_pending_when_a_zone_has_no_room(planner) -> None:  # type: ignore[no-untyped-def]
     pools, options = three_zone_cluster(reg_max=0)
     pools = [p if p.name != "reg1" else pool("reg1", zones=("1",), max_count=1) for p in pools]
-    options = [option(p, price=0.19) if not p.name.startswith("spot") else option(p, price=0.04) for p in pools]
+    options = [
+        option(p, price=0.19) if not p.name.startswith("spot") else option(p, price=0.04)
+        for p in pools
+    ]
     spread = (TopologySpread(1, ZONE_LABEL, label_selector=LabelSelector((("app", "web"),))),)
     plan = planner(state(pools, options, web(6, topology_spread=spread)))
     group = outcome(plan, "default/ReplicaSet/web")
     assert group.unplaced == 4
-    assert group.reason is not None and "topology spread (maxSkew 1): no capacity in zone eastus-2" in group.reason
+    assert (
+        group.reason is not None
+        and "topology spread (maxSkew 1): no capacity in zone eastus-2" in group.reason
+    )
 
 
 @pytest.mark.parametrize("planner", PLANNERS)
 def test_a_bound_volume_pins_the_pod_to_its_zone(planner) -> None:  # type: ignore[no-untyped-def]
     pools, options = three_zone_cluster()
-    plan = planner(state(pools, options, [pod("db-0", 1000, GiB, owner="StatefulSet/db", volume_zones=("eastus-2",))]))
+    plan = planner(
+        state(
+            pools,
+            options,
+            [pod("db-0", 1000, GiB, owner="StatefulSet/db", volume_zones=("eastus-2",))],
+        )
+    )
     assert targets(plan) == {"reg2": 1}
 
 
@@ -203,7 +256,13 @@ def test_gpu_pods_go_to_the_tainted_gpu_pool_and_others_stay_off_it(planner) -> 
     gpu = pool("gpu1", "Standard_NC4as_T4_v3", zones=("1",), taints=(gpu_taint,))
     reg = pool("reg1", zones=("1",))
     options = [option(gpu, 3860, 24 * GiB, price=0.53, gpus=1), option(reg)]
-    trainer = pod("train", 2000, 8 * GiB, owner="Job/train", gpu=1,
-                  tolerations=(Toleration("nvidia.com/gpu", "Exists"),))
+    trainer = pod(
+        "train",
+        2000,
+        8 * GiB,
+        owner="Job/train",
+        gpu=1,
+        tolerations=(Toleration("nvidia.com/gpu", "Exists"),),
+    )
     plan = planner(state([gpu, reg], options, [trainer, *web(2)]))
     assert targets(plan) == {"gpu1": 1, "reg1": 1}

@@ -23,11 +23,16 @@ from autoscaler.model.state import ClusterState
 from autoscaler.planner.groups import group_pending
 from autoscaler.planner.reference import plan_reference
 from autoscaler.planner.scaleup import plan_scale_up
-from tests.builders import GiB, MiB, SPOT_TOLERATION, node, option, pod, pool, state
+from tests.builders import SPOT_TOLERATION, GiB, MiB, node, option, pod, pool, state
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 GPU_TAINT = Taint("nvidia.com/gpu", "true")
-SIZES = [(2000, 4 * GiB, 0.10), (4000, 16 * GiB, 0.19), (8000, 32 * GiB, 0.38), (16000, 64 * GiB, 0.77)]
+SIZES = [
+    (2000, 4 * GiB, 0.10),
+    (4000, 16 * GiB, 0.19),
+    (8000, 32 * GiB, 0.38),
+    (16000, 64 * GiB, 0.77),
+]
 
 
 @st.composite
@@ -50,8 +55,17 @@ def clusters(draw: st.DrawFn) -> ClusterState:
             max_pods=draw(st.sampled_from([8, 30, 110])),
         )
         pools.append(p)
-        options.append(option(p, cpu - 200, mem - GiB, price=price * (0.3 if spot else 1.0),
-                              vcpus=cpu // 1000))
+        gpus = 1 if p.taints else 0
+        options.append(
+            option(
+                p,
+                cpu - 200,
+                mem - GiB,
+                price=price * (0.3 if spot else 1.0),
+                vcpus=cpu // 1000,
+                gpus=gpus,
+            )
+        )
     pods: list[Pod] = []
     for g in range(draw(st.integers(1, 5))):
         app = f"app{g}"
@@ -69,47 +83,81 @@ def clusters(draw: st.DrawFn) -> ClusterState:
         if kind == 0:
             fields["anti_affinity"] = (AntiAffinity(HOSTNAME_LABEL, sel),)
         elif kind == 1:
-            fields["topology_spread"] = (TopologySpread(draw(st.integers(1, 3)), HOSTNAME_LABEL,
-                                                        label_selector=sel),)
+            fields["topology_spread"] = (
+                TopologySpread(draw(st.integers(1, 3)), HOSTNAME_LABEL, label_selector=sel),
+            )
         elif kind in (2, 3):
             fields["topology_spread"] = (
-                TopologySpread(draw(st.integers(1, 2)), ZONE_LABEL, label_selector=sel,
-                               min_domains=draw(st.integers(1, 4))),
+                TopologySpread(
+                    draw(st.integers(1, 2)),
+                    ZONE_LABEL,
+                    label_selector=sel,
+                    min_domains=draw(st.integers(1, 4)),
+                ),
             )
         elif kind == 4:
             fields["volume_zones"] = (f"eastus-{draw(st.integers(1, zones))}",)
         cpu = draw(st.integers(1, 60)) * 100
         mem = draw(st.integers(1, 80)) * 256 * MiB
         priority = draw(st.sampled_from([0, 0, 100]))
+        gpu = 1 if draw(st.integers(0, 5)) == 0 else 0
         for i in range(draw(st.integers(0, 25))):
-            pods.append(pod(f"{app}-{i}", cpu, mem, owner=f"ReplicaSet/{app}",
-                            labels={"app": app}, priority=priority, **fields))
+            pods.append(
+                pod(
+                    f"{app}-{i}",
+                    cpu,
+                    mem,
+                    owner=f"ReplicaSet/{app}",
+                    gpu=gpu,
+                    labels={"app": app},
+                    priority=priority,
+                    **fields,
+                )
+            )
     nodes = []
     for i in range(draw(st.integers(0, 4))):
         p = draw(st.sampled_from(pools))
         cpu, mem, _ = next(s for s in SIZES if f"Standard_S{s[0] // 1000}" == p.vm_size)
         zone = f"eastus-{p.zones[0]}" if len(p.zones) == 1 else None
-        n = node(f"node-{i}", cpu - 200, mem - GiB, pool=p.name, zone=zone,
-                 labels=dict(p.labels), taints=option(p).template.taints,
-                 unschedulable=draw(st.integers(0, 6)) == 0)
+        n = node(
+            f"node-{i}",
+            cpu - 200,
+            mem - GiB,
+            pool=p.name,
+            zone=zone,
+            labels=dict(p.labels),
+            taints=option(p).template.taints,
+            unschedulable=draw(st.integers(0, 6)) == 0,
+        )
         nodes.append(n)
         for j in range(draw(st.integers(0, 4))):
             app = f"app{draw(st.integers(0, 4))}"
-            pods.append(pod(f"bound-{i}-{j}", draw(st.integers(1, 20)) * 100, GiB // 2,
-                            owner=f"ReplicaSet/{app}", labels={"app": app}, node_name=n.name))
+            pods.append(
+                pod(
+                    f"bound-{i}-{j}",
+                    draw(st.integers(1, 20)) * 100,
+                    GiB // 2,
+                    owner=f"ReplicaSet/{app}",
+                    labels={"app": app},
+                    node_name=n.name,
+                )
+            )
     backoffs = ()
     if draw(st.integers(0, 3)) == 0:
         p = draw(st.sampled_from(pools))
         zone = f"eastus-{p.zones[0]}" if len(p.zones) == 1 else None
-        backoffs = (Backoff(p.vm_size, zone, p.priority, NOW + timedelta(minutes=5), "QuotaExceeded"),)
+        backoffs = (
+            Backoff(p.vm_size, zone, p.priority, NOW + timedelta(minutes=5), "QuotaExceeded"),
+        )
     limits = ClusterLimits(
         max_nodes=draw(st.none() | st.integers(0, 12)),
         max_cores=draw(st.none() | st.integers(0, 80)),
         max_memory_bytes=draw(st.none() | st.integers(0, 300).map(lambda x: x * GiB)),
     )
     policy = Policy(max_new_nodes=draw(st.none() | st.integers(0, 10)))
-    return state(pools, options, pods, nodes, backoffs=backoffs, limits=limits, policy=policy,
-                 now=NOW)
+    return state(
+        pools, options, pods, nodes, backoffs=backoffs, limits=limits, policy=policy, now=NOW
+    )
 
 
 SETTINGS = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -144,7 +192,10 @@ def _check_invariants(cluster: ClusterState, plan: ScaleUpPlan) -> None:
     if policy.max_new_nodes is not None:
         assert added <= policy.max_new_nodes
     if limits.max_cores is not None and added:
-        assert sum(p.count * options[p.name].template.vcpus for p in cluster.pools) + cores <= limits.max_cores
+        assert (
+            sum(p.count * options[p.name].template.vcpus for p in cluster.pools) + cores
+            <= limits.max_cores
+        )
     if limits.max_memory_bytes is not None and added:
         used = sum(p.count * options[p.name].template.memory_bytes for p in cluster.pools)
         assert used + memory <= limits.max_memory_bytes
@@ -173,13 +224,23 @@ def test_plans_respect_limits_and_capacity_and_account_for_every_pod(cluster: Cl
 
 @settings(max_examples=300, deadline=None)
 @given(clusters(), st.randoms(use_true_random=False))
-def test_the_plan_does_not_depend_on_the_order_of_pods_and_nodes(cluster: ClusterState, rnd) -> None:  # type: ignore[no-untyped-def]
+def test_the_plan_does_not_depend_on_the_order_of_pods_and_nodes(
+    cluster: ClusterState, rnd
+) -> None:  # type: ignore[no-untyped-def]
     pods, nodes = list(cluster.pods), list(cluster.nodes)
     rnd.shuffle(pods)
     rnd.shuffle(nodes)
-    shuffled = ClusterState(cluster.region, cluster.pools, cluster.options, tuple(nodes),
-                            tuple(pods), cluster.backoffs, cluster.limits, cluster.policy,
-                            cluster.now)
+    shuffled = ClusterState(
+        cluster.region,
+        cluster.pools,
+        cluster.options,
+        tuple(nodes),
+        tuple(pods),
+        cluster.backoffs,
+        cluster.limits,
+        cluster.policy,
+        cluster.now,
+    )
     assert plan_scale_up(shuffled) == plan_scale_up(cluster)
 
 

@@ -1,0 +1,348 @@
+"""The pod half of the snapshot loader: containers, selectors, affinity, tolerations, spread.
+
+Callers: ``control.snapshot`` reads each entry of ``pods`` with one ``PodReader``. Values are read
+through ``control.snapshot_fields``, so every error names the JSON path of the offending value.
+The format is documented in docs/snapshot.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar, cast
+
+from autoscaler.control.snapshot_fields import (
+    INT32_MAX,
+    Fields,
+    as_enum,
+    as_int,
+    as_list,
+    as_text,
+    child,
+    label_map,
+    label_value,
+    qualified_name,
+)
+from autoscaler.model.errors import ValidationError
+from autoscaler.model.labels import (
+    HOSTNAME_LABEL,
+    Labels,
+    LabelSelector,
+    Operator,
+    Requirement,
+    labels_of,
+)
+from autoscaler.model.pod import (
+    AntiAffinity,
+    Container,
+    NodeSelectorTerm,
+    Pod,
+    TaintEffect,
+    Toleration,
+    TopologySpread,
+)
+from autoscaler.model.resources import Resources
+
+_SELECTOR_OPERATORS = (Operator.IN, Operator.NOT_IN, Operator.EXISTS, Operator.DOES_NOT_EXIST)
+
+
+# --- selectors and affinity -----------------------------------------------------------------
+
+
+def requirement(value: object, path: str, operators: Iterable[Operator]) -> Requirement:
+    """A ``{key, operator, values}`` expression, with the API server's value-count rules."""
+    fields = Fields(value, path, required=("key", "operator"), optional=("values",))
+    key = qualified_name(fields.get("key"), fields.at("key"))
+    operator = as_enum(Operator, fields.get("operator"), fields.at("operator"))
+    if operator not in tuple(operators):
+        raise ValidationError(fields.at("operator"), f"operator {operator.value} not allowed here")
+    values = tuple(as_text(v, p, nonempty=False) for v, p in fields.items("values"))
+    if operator in (Operator.IN, Operator.NOT_IN) and not values:
+        raise ValidationError(fields.at("values"), f"{operator.value} needs at least one value")
+    if operator in (Operator.EXISTS, Operator.DOES_NOT_EXIST) and values:
+        raise ValidationError(fields.at("values"), f"{operator.value} takes no values")
+    if operator in (Operator.GT, Operator.LT) and (
+        len(values) != 1 or re.fullmatch(r"[+-]?[0-9]+", values[0]) is None
+    ):
+        raise ValidationError(fields.at("values"), f"{operator.value} needs one integer value")
+    return Requirement(key, operator, values)
+
+
+def label_selector(value: object, path: str) -> LabelSelector:
+    fields = Fields(value, path, optional=("matchLabels", "matchExpressions"))
+    expressions = tuple(
+        requirement(v, p, _SELECTOR_OPERATORS) for v, p in fields.items("matchExpressions")
+    )
+    return LabelSelector(labels_of(fields.labels("matchLabels")), expressions)
+
+
+def node_selector_term(value: object, path: str) -> NodeSelectorTerm:
+    """One term; ``matchFields`` on ``metadata.name`` becomes a hostname requirement, which is
+    how AKS names nodes, so DaemonSet-style pins never match a new node."""
+    fields = Fields(value, path, optional=("matchExpressions", "matchFields"))
+    expressions = [requirement(v, p, Operator) for v, p in fields.items("matchExpressions")]
+    for item, at in fields.items("matchFields"):
+        field = requirement(item, at, (Operator.IN, Operator.NOT_IN))
+        if field.key != "metadata.name":
+            raise ValidationError(child(at, "key"), "only metadata.name is supported")
+        expressions.append(Requirement(HOSTNAME_LABEL, field.operator, field.values))
+    return NodeSelectorTerm(tuple(expressions))
+
+
+def _weighted(value: object, path: str, inner: str) -> Fields:
+    fields = Fields(value, path, required=("weight", inner))
+    as_int(fields.get("weight"), fields.at("weight"), 1, 100)
+    return fields
+
+
+def _pod_affinity_term(value: object, path: str) -> AntiAffinity:
+    optional = ("labelSelector", "namespaces")
+    fields = Fields(value, path, required=("topologyKey",), optional=optional)
+    selector = LabelSelector()
+    if fields.has("labelSelector"):
+        selector = label_selector(fields.get("labelSelector"), fields.at("labelSelector"))
+    namespaces = tuple(as_text(v, p) for v, p in fields.items("namespaces"))
+    topology_key = qualified_name(fields.get("topologyKey"), fields.at("topologyKey"))
+    return AntiAffinity(topology_key, selector, namespaces)
+
+
+_REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+_PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
+
+
+def _pod_terms(fields: Fields, key: str) -> tuple[AntiAffinity, ...]:
+    """Required terms of ``podAffinity``/``podAntiAffinity``; preferred terms are only checked."""
+    if not fields.has(key):
+        return ()
+    section = Fields(fields.get(key), fields.at(key), optional=(_REQUIRED, _PREFERRED))
+    for item, at in section.items(_PREFERRED):
+        weighted = _weighted(item, at, "podAffinityTerm")
+        _pod_affinity_term(weighted.get("podAffinityTerm"), weighted.at("podAffinityTerm"))
+    return tuple(_pod_affinity_term(v, p) for v, p in section.items(_REQUIRED))
+
+
+def affinity(
+    value: object, path: str
+) -> tuple[tuple[NodeSelectorTerm, ...], tuple[AntiAffinity, ...], bool]:
+    """(required node affinity terms, required anti-affinity terms, uses required podAffinity)."""
+    fields = Fields(value, path, optional=("nodeAffinity", "podAffinity", "podAntiAffinity"))
+    terms: tuple[NodeSelectorTerm, ...] = ()
+    if fields.has("nodeAffinity"):
+        node = Fields(fields.get("nodeAffinity"), fields.at("nodeAffinity"),
+                      optional=(_REQUIRED, _PREFERRED))
+        for item, at in node.items(_PREFERRED):
+            weighted = _weighted(item, at, "preference")
+            node_selector_term(weighted.get("preference"), weighted.at("preference"))
+        if node.has(_REQUIRED):
+            required = Fields(node.get(_REQUIRED), node.at(_REQUIRED),
+                              required=("nodeSelectorTerms",))
+            listed = required.items("nodeSelectorTerms")
+            if not listed:
+                raise ValidationError(required.at("nodeSelectorTerms"), "must not be empty")
+            terms = tuple(node_selector_term(v, p) for v, p in listed)
+    pod_affinity = _pod_terms(fields, "podAffinity")
+    return terms, _pod_terms(fields, "podAntiAffinity"), bool(pod_affinity)
+
+
+# --- pods -----------------------------------------------------------------------------------
+
+
+def toleration(value: object, path: str) -> Toleration:
+    fields = Fields(
+        value, path, optional=("key", "operator", "value", "effect", "tolerationSeconds")
+    )
+    key = fields.text("key", nonempty=False)
+    if key:
+        qualified_name(key, fields.at("key"))
+    operator = fields.text("operator", nonempty=False) or "Equal"
+    if operator not in ("Equal", "Exists"):
+        raise ValidationError(fields.at("operator"), f"{operator!r} is not one of: Equal, Exists")
+    value_text = label_value(fields.text("value", nonempty=False), fields.at("value"))
+    if operator == "Exists" and value_text:
+        raise ValidationError(fields.at("value"), "must be empty when operator is Exists")
+    if not key and operator != "Exists":
+        raise ValidationError(fields.at("operator"), "must be Exists when key is empty")
+    effect = None
+    if fields.text("effect", nonempty=False):
+        effect = as_enum(TaintEffect, fields.get("effect"), fields.at("effect"))
+    if fields.has("tolerationSeconds"):
+        as_int(fields.get("tolerationSeconds"), fields.at("tolerationSeconds"), -(2**63))
+        if effect is not TaintEffect.NO_EXECUTE:
+            raise ValidationError(fields.at("tolerationSeconds"), "only valid with NoExecute")
+    return Toleration(key, operator, value_text, effect)
+
+
+def topology_spread(value: object, path: str) -> TopologySpread:
+    fields = Fields(
+        value,
+        path,
+        required=("maxSkew", "topologyKey", "whenUnsatisfiable"),
+        optional=("labelSelector", "minDomains"),
+    )
+    when = fields.text("whenUnsatisfiable")
+    if when not in ("DoNotSchedule", "ScheduleAnyway"):
+        raise ValidationError(
+            fields.at("whenUnsatisfiable"), f"{when!r} is not one of: DoNotSchedule, ScheduleAnyway"
+        )
+    if fields.has("minDomains") and when != "DoNotSchedule":
+        raise ValidationError(fields.at("minDomains"), "only valid with DoNotSchedule")
+    selector = LabelSelector()
+    if fields.has("labelSelector"):
+        selector = label_selector(fields.get("labelSelector"), fields.at("labelSelector"))
+    return TopologySpread(
+        max_skew=fields.integer("maxSkew", 1, 1, INT32_MAX),
+        topology_key=qualified_name(fields.get("topologyKey"), fields.at("topologyKey")),
+        when_unsatisfiable=when,
+        label_selector=selector,
+        min_domains=fields.integer("minDomains", 1, 1, INT32_MAX),
+    )
+
+
+def container(value: object, path: str, *, init: bool) -> Container:
+    """A container's requests; a resource with a limit but no request requests its limit,
+    as the API server defaults it."""
+    optional = ("resources", "restartPolicy") if init else ("resources",)
+    fields = Fields(value, path, required=("name",), optional=optional)
+    name = as_text(fields.get("name"), fields.at("name"))
+    sidecar = False
+    if fields.has("restartPolicy"):
+        if fields.get("restartPolicy") != "Always":
+            raise ValidationError(fields.at("restartPolicy"), "only 'Always' is allowed")
+        sidecar = True
+    if not fields.has("resources"):
+        return Container(name, Resources(), sidecar)
+    resources = Fields(fields.get("resources"), fields.at("resources"),
+                       optional=("requests", "limits"))
+    requests, limits = resources.resources("requests"), resources.resources("limits")
+    for resource, limit in limits.items():
+        if resource in requests and requests[resource] > limit:
+            at = child(resources.at("requests"), resource)
+            raise ValidationError(at, f"request exceeds the limit of {resource}")
+    defaulted = {axis: amount for axis, amount in limits.items() if axis not in requests}
+    return Container(name, requests + Resources.of(defaulted), sidecar)
+
+
+def volume_claims(fields: Fields) -> tuple[str, ...]:
+    """Names of the PersistentVolumeClaims the pod mounts; other volume kinds are not modelled."""
+    claims: list[str] = []
+    names: set[str] = set()
+    for item, at in fields.items("volumes"):
+        volume = Fields(item, at, required=("name",), optional=("persistentVolumeClaim",))
+        name = as_text(volume.get("name"), volume.at("name"))
+        if name in names:
+            raise ValidationError(volume.at("name"), f"duplicate volume name {name!r}")
+        names.add(name)
+        if volume.has("persistentVolumeClaim"):
+            claim = Fields(volume.get("persistentVolumeClaim"), volume.at("persistentVolumeClaim"),
+                           required=("claimName",), optional=("readOnly",))
+            claim.boolean("readOnly", False)
+            claims.append(as_text(claim.get("claimName"), claim.at("claimName")))
+    return tuple(claims)
+
+
+POD_FIELDS = (
+    "uid", "owner", "labels", "nodeName", "priority", "initContainers", "overhead",
+    "nodeSelector", "affinity", "tolerations", "topologySpreadConstraints", "volumes",
+    "namespace",
+)
+_Affinity = tuple[tuple[NodeSelectorTerm, ...], tuple[AntiAffinity, ...], bool]
+T = TypeVar("T")
+
+
+def _containers(value: object, path: str) -> tuple[Container, ...]:
+    return tuple(container(v, p, init=False) for v, p in as_list(value, path))
+
+
+def _init_containers(value: object, path: str) -> tuple[Container, ...]:
+    return tuple(container(v, p, init=True) for v, p in as_list(value, path))
+
+
+def _each(parse: Callable[[object, str], T]) -> Callable[[object, str], tuple[T, ...]]:
+    return lambda value, path: tuple(parse(v, p) for v, p in as_list(value, path))
+
+
+_TOLERATIONS = _each(toleration)
+_SPREAD = _each(topology_spread)
+
+
+class PodReader:
+    """Reads ``pods[]`` entries of one snapshot.
+
+    The replicas of one owner repeat the same containers, tolerations, constraints and labels,
+    and a JSON value that parsed once parses to the same result at any path. So parsed parts
+    are remembered by their JSON text (``repr``, which tells ``1``, ``1.0``, ``true`` and
+    ``"1"`` apart): a 100k-pod snapshot loads in a few seconds. Errors are unaffected: a value
+    is always parsed, at its own path, the first time it is seen.
+    """
+
+    def __init__(self, claim_zones: Mapping[tuple[str, str], tuple[str, ...]]) -> None:
+        self.claim_zones = claim_zones
+        self._seen: dict[tuple[str, str], object] = {}
+
+    def _part(
+        self, fields: Fields, key: str, parse: Callable[[object, str], T], default: T
+    ) -> T:
+        raw = fields.get(key)
+        if raw is None:
+            return default
+        memo = (key, repr(raw))
+        if memo not in self._seen:
+            self._seen[memo] = parse(raw, fields.at(key))
+        return cast(T, self._seen[memo])
+
+    def read(self, value: object, path: str) -> tuple[Pod, bool]:
+        """One entry -> (Pod, whether it uses required podAffinity, which is ignored).
+
+        The pod's ``volume_zones`` is the intersection of the zones of its claims listed in
+        ``claim_zones`` (None when none is listed).
+        """
+        fields = Fields(value, path, required=("name", "containers"), optional=POD_FIELDS)
+        name = as_text(fields.get("name"), fields.at("name"))
+        namespace = fields.text("namespace", "default")
+        owner = ""
+        if fields.has("owner"):
+            ref = Fields(fields.get("owner"), fields.at("owner"), required=("kind", "name"))
+            owner = f"{ref.text('kind')}/{ref.text('name')}"
+        no_containers: tuple[Container, ...] = ()
+        containers = self._part(fields, "containers", _containers, no_containers)
+        if not containers:
+            raise ValidationError(fields.at("containers"), "must not be empty")
+        inits = self._part(fields, "initContainers", _init_containers, no_containers)
+        seen: set[str] = set()
+        for index, item in enumerate(containers + inits):
+            if item.name in seen:
+                key, i = ("containers", index) if index < len(containers) else (
+                    "initContainers", index - len(containers))
+                reason = f"duplicate name {item.name!r}"
+                raise ValidationError(f"{fields.at(key)}[{i}].name", reason)
+            seen.add(item.name)
+        no_affinity: _Affinity = ((), (), False)
+        terms, anti, uses_pod_affinity = self._part(fields, "affinity", affinity, no_affinity)
+        zones: tuple[str, ...] | None = None
+        for claim in volume_claims(fields):
+            listed = self.claim_zones.get((namespace, claim))
+            if listed is not None:
+                zones = listed if zones is None else tuple(z for z in zones if z in listed)
+        pod = Pod(
+            name=name,
+            namespace=namespace,
+            uid=fields.text("uid"),
+            owner=owner,
+            labels=self._part(fields, "labels", _labels, ()),
+            containers=containers,
+            init_containers=inits,
+            overhead=fields.resources("overhead"),
+            node_selector=self._part(fields, "nodeSelector", _labels, ()),
+            required_affinity=terms,
+            tolerations=self._part(fields, "tolerations", _TOLERATIONS, ()),
+            topology_spread=self._part(fields, "topologySpreadConstraints", _SPREAD, ()),
+            anti_affinity=anti,
+            volume_zones=zones,
+            node_name=fields.text("nodeName") or None,
+            priority=fields.integer("priority", 0, -(2**31), INT32_MAX),
+        )
+        return pod, uses_pod_affinity
+
+
+def _labels(value: object, path: str) -> Labels:
+    return labels_of(label_map(value, path))

@@ -208,7 +208,8 @@ def encode(state: ClusterState) -> Encoded:
     memory = np.array([o.template.memory_bytes for o in options], dtype=np.int64)
     used_nodes, used_cores, used_memory = _cluster_totals(state, options)
     scale = alloc.max(axis=0) if len(options) else np.zeros(len(axes), dtype=np.int64)
-    order = visit_order(groups, req.tolist(), scale.tolist())
+    tier = np.array(option_tiers(options, state.policy), dtype=np.int64)
+    order = visit_order(groups, req.tolist(), scale.tolist(), best_tiers(compat, tier))
     return Encoded(
         axes=axes,
         groups=groups,
@@ -218,7 +219,7 @@ def encode(state: ClusterState) -> Encoded:
         options=options,
         alloc=alloc,
         price=np.array([o.price_per_hour for o in options], dtype=np.float64),
-        tier=np.array(option_tiers(options, state.policy), dtype=np.int64),
+        tier=tier,
         vcpus=vcpus,
         memory=memory,
         headroom=headroom,
@@ -238,6 +239,13 @@ def encode(state: ClusterState) -> Encoded:
         memory_left=_left(limits.max_memory_bytes, used_memory),
         max_new_nodes=_left(state.policy.max_new_nodes, 0),
     )
+
+
+def best_tiers(compat: BOOL, tier: I64) -> list[int]:
+    """``(n_groups,)`` lowest policy tier among each group's compatible options."""
+    none = int(tier.max(initial=0)) + 1
+    best: list[int] = np.where(compat, tier[None, :], none).min(axis=1, initial=none).tolist()
+    return best
 
 
 def _left(limit: int | None, used: int) -> int:

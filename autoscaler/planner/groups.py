@@ -146,14 +146,20 @@ def group_pending(pods: Iterable[Pod]) -> tuple[PodGroup, ...]:
 
 
 def visit_order(
-    groups: Sequence[PodGroup], req: Sequence[Sequence[int]], scale: Sequence[int]
+    groups: Sequence[PodGroup],
+    req: Sequence[Sequence[int]],
+    scale: Sequence[int],
+    best_tier: Sequence[int],
 ) -> list[int]:
     """Indices of ``groups`` in the order both planners place them.
 
-    Higher pod priority first (the scheduler serves it first), then larger dominant share of
-    the largest option (first-fit *decreasing*: big pods open nodes, small ones fill gaps),
-    then key. ``req[g][r]`` are group requests and ``scale[r]`` the largest allocatable per
-    axis (0 when no option has the axis).
+    Higher pod priority first (the scheduler serves it first); then the less flexible groups,
+    whose best usable option sits in a later policy tier (pods that cannot use spot open the
+    regular nodes, whose slack spot-tolerant pods then fill, not the other way round); then
+    larger dominant share of the largest option (first-fit *decreasing*: big pods open nodes,
+    small ones fill gaps); then key. ``req[g][r]`` are group requests, ``scale[r]`` the
+    largest allocatable per axis (0 when no option has the axis), ``best_tier[g]`` the
+    lowest tier among the group's usable options.
     """
 
     def dominant(g: int) -> float:
@@ -161,5 +167,5 @@ def visit_order(
 
     return sorted(
         range(len(groups)),
-        key=lambda g: (-groups[g].pod.priority, -dominant(g), groups[g].key),
+        key=lambda g: (-groups[g].pod.priority, -best_tier[g], -dominant(g), groups[g].key),
     )

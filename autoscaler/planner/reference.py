@@ -65,12 +65,20 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
         extra.update(grp.requests)
     axes = axes_for(extra)
     scale = [max((o.template.allocatable.get_units(a) for o in options), default=0) for a in axes]
-    order = visit_order(groups, [[g.requests.get_units(a) for a in axes] for g in groups], scale)
+    tiers = option_tiers(options, state.policy)
+    reqs = [[g.requests.get_units(a) for a in axes] for g in groups]
+    best = [
+        min(
+            (tiers[o] for o, opt in enumerate(options) if _static_ok(grp, opt)),
+            default=max(tiers, default=0) + 1,
+        )
+        for grp in groups
+    ]
+    order = visit_order(groups, reqs, scale, best)
 
     slots = _registered_slots(state) + _upcoming_slots(state)
     n_fixed = len(slots)
     budget = _budget(state)
-    tiers = option_tiers(options, state.policy)
     prices = [o.price_per_hour for o in options]
     name_rank = name_ranks(options)
     outcomes: dict[int, GroupOutcome] = {}
@@ -95,20 +103,25 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
             pods_per_node(_vec(grp.requests, axes), _vec(o.template.allocatable, axes), per_node)
             for o in options
         ]
-        classes = rank_options(
-            np.array([option_ok], dtype=bool),
-            np.array(tiers, dtype=np.int64),
-            np.array(prices, dtype=np.float64),
-            np.array([ppn], dtype=np.int64),
-            name_rank,
-        ).classes(0)
+
+        def ranked(left: int) -> list[list[int]]:
+            """Options by price per pod a new node will hold, with ``left`` pods to place."""
+            return rank_options(
+                np.array([option_ok], dtype=bool),
+                np.array(tiers, dtype=np.int64),
+                np.array(prices, dtype=np.float64),
+                np.array([[min(k, left) for k in ppn]], dtype=np.int64),
+                name_rank,
+            ).classes(0)
+
         placed = {"registered": 0, "upcoming": 0}
         on_new: dict[int, int] = {}
         per_zone: dict[str, int] = {}
         unplaced = 0
-        for _ in range(grp.count):
+        for i in range(grp.count):
             slot = _first_fit(grp, g, slots, quota, cap, per_node, option_ok)
             if slot is None:
+                classes = ranked(grp.count - i)
                 slot = _open(g, classes, budget, quota, options, per_zone, on_new)
                 if slot is not None:
                     slots.append(slot)
@@ -129,7 +142,7 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
             reason = explain(
                 grp,
                 options,
-                [o for c in classes for o in c],
+                [o for c in ranked(grp.count) for o in c],
                 budget.room,
                 any(node_ok),
                 [z for z, q in sorted((quota or {}).items()) if q > 0],

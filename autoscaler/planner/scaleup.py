@@ -22,6 +22,8 @@ computed in closed form (``spread_picks``) rather than one by one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from autoscaler.model.plan import GroupOutcome, PoolTarget, ScaleUpPlan
@@ -126,9 +128,10 @@ class _Kernel:
         # compat[g, c] for every row class c: options first, then registered nodes.
         self.compat = np.concatenate([enc.compat, enc.node_compat], axis=1)
         self.capped = (enc.pernode_cap < UNLIMITED) | (enc.node_cap < UNLIMITED).any(axis=1)
-        self.rankings = rank_options(
-            enc.compat, enc.tier, enc.price, self.per_node, name_ranks(enc.options)
-        )
+        usable = enc.compat & (self.per_node > 0)
+        self.largest = np.where(usable, self.per_node, 0).max(axis=1, initial=0)
+        self.name_rank = name_ranks(enc.options)
+        self.rankings = rank_options(enc.compat, enc.tier, enc.price, self.per_node, self.name_rank)
 
     def run(self) -> ScaleUpPlan:
         enc = self.enc
@@ -224,17 +227,33 @@ class _Kernel:
         per_zone: dict[int, int],
         on_new: dict[int, int],
     ) -> int:
-        """Open new nodes for group g; returns the pods still unplaced."""
+        """Open new nodes for group g; returns the pods still unplaced.
+
+        Each new node goes to the first class with room under the ranking by price per pod
+        *it will hold*: ``min(pods per node, pods left)``. While at least ``largest`` pods are
+        left that is the precomputed ranking and nodes open in blocks; near the end the
+        ranking is recomputed per node, so a few pods do not open a large node.
+        """
         enc, budget = self.enc, self.budget
-        classes = self.rankings.classes(g)
         size = self.per_node[g].tolist()
+        largest = int(self.largest[g])
 
         def count_of(o: int) -> int:
             zi = int(self.option_zone[o])
             return per_zone.get(zi, 0) if zi >= 0 else on_new.get(o, 0)
 
-        for members in classes:
-            while remaining > 0:
+        while remaining > 0:
+            if remaining >= largest:
+                classes = self.rankings.classes(g)
+            else:
+                classes = rank_options(
+                    enc.compat[g : g + 1],
+                    enc.tier,
+                    enc.price,
+                    np.minimum(self.per_node[g : g + 1], remaining),
+                    self.name_rank,
+                ).classes(0)
+            for members in classes:
                 active: list[int] = []
                 rooms: list[int] = []
                 for o in members:
@@ -244,41 +263,65 @@ class _Kernel:
                     if room > 0:
                         active.append(o)
                         rooms.append(room)
-                if not active:
-                    break
-                counts = [count_of(o) for o in active]
-                first = active[0]
-                alike = all(
-                    size[o] == size[first]
-                    and enc.vcpus[o] == enc.vcpus[first]
-                    and enc.memory[o] == enc.memory[first]
-                    for o in active
-                )
-                # Options sharing a zone share one count: the closed form assumes one per slot.
-                zones = [int(self.option_zone[o]) for o in active]
-                alike = alike and len({z for z in zones if z >= 0}) == sum(z >= 0 for z in zones)
-                if quota is None and alike:
-                    step = size[first]
-                    total = min(
-                        -(-remaining // step),
-                        budget.nodes_left,
-                        budget.new_left,
-                        budget.cores_left // max(1, int(enc.vcpus[first])),
-                        budget.memory_left // max(1, int(enc.memory[first])),
+                if active:
+                    remaining = self._open_in(
+                        g,
+                        active,
+                        rooms,
+                        remaining,
+                        largest,
+                        size,
+                        count_of,
+                        quota,
+                        per_zone,
+                        on_new,
                     )
-                    picks = np.array(active, dtype=np.int64)[
-                        spread_picks(counts, step, rooms, total)
-                    ]
-                    remaining = self._add(g, picks, step, remaining, per_zone, on_new, None)
-                    continue
-                best = min(range(len(active)), key=lambda i: (counts[i], i))
-                o = active[best]
-                cap = size[o] if quota is None else min(size[o], quota[int(self.option_zone[o])])
-                picks = np.array([o], dtype=np.int64)
-                remaining = self._add(g, picks, cap, remaining, per_zone, on_new, quota)
-            if remaining == 0:
-                break
+                    break
+            else:
+                return remaining  # no class has room
         return remaining
+
+    def _open_in(
+        self,
+        g: int,
+        active: list[int],
+        rooms: list[int],
+        remaining: int,
+        largest: int,
+        size: list[int],
+        count_of: Callable[[int], int],
+        quota: dict[int, int] | None,
+        per_zone: dict[int, int],
+        on_new: dict[int, int],
+    ) -> int:
+        """Open nodes of one class: a block while the ranking cannot change, else one node."""
+        enc, budget = self.enc, self.budget
+        counts = [count_of(o) for o in active]
+        first = active[0]
+        alike = all(
+            size[o] == size[first]
+            and enc.vcpus[o] == enc.vcpus[first]
+            and enc.memory[o] == enc.memory[first]
+            for o in active
+        )
+        # Options sharing a zone share one count: the closed form assumes one count per slot.
+        zones = [int(self.option_zone[o]) for o in active]
+        alike = alike and len({z for z in zones if z >= 0}) == sum(z >= 0 for z in zones)
+        if quota is None and alike and remaining >= largest:
+            step = size[first]
+            total = min(
+                (remaining - largest) // step + 1,  # nodes opened while >= largest pods are left
+                budget.nodes_left,
+                budget.new_left,
+                budget.cores_left // max(1, int(enc.vcpus[first])),
+                budget.memory_left // max(1, int(enc.memory[first])),
+            )
+            picks = np.array(active, dtype=np.int64)[spread_picks(counts, step, rooms, total)]
+            return self._add(g, picks, step, remaining, per_zone, on_new, None)
+        best = min(range(len(active)), key=lambda i: (counts[i], i))
+        o = active[best]
+        cap = size[o] if quota is None else min(size[o], quota[int(self.option_zone[o])])
+        return self._add(g, np.array([o], dtype=np.int64), cap, remaining, per_zone, on_new, quota)
 
     def _add(
         self,

@@ -1,0 +1,80 @@
+"""The CloudProvider protocol: what the control loop needs from AKS, and its error types.
+
+Callers: ``control.loop`` uses it; ``cloud.aks`` (real ARM), ``cloud.fake`` (records calls)
+and ``simulator.cloud.SimCloud`` (the simulated AKS) implement it. Like Cluster Autoscaler's
+cloud-provider interface, it is small: list pools, set a pool's count, delete named machines,
+and poll an operation. Operations are non-blocking: the loop polls them on later loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from autoscaler.model.pool import AgentPool
+
+
+class OperationState(StrEnum):
+    IN_PROGRESS = "InProgress"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A long-running operation the loop started: ``token`` resumes it after a restart."""
+
+    pool: str
+    kind: str  # "scale" | "delete-machines"
+    target: int  # the count asked for (for scale), or the count expected after deletion
+    token: str
+    started: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OperationStatus:
+    state: OperationState
+    error_code: str | None = None  # AKS error code when FAILED, e.g. "QuotaExceeded"
+    message: str = ""
+
+
+class CloudError(Exception):
+    """A call to the cloud failed; ``code`` is the ARM error code when there is one."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+
+
+class Conflict(CloudError):
+    """409 OperationNotAllowed: another operation runs on the pool; retry on a later loop."""
+
+
+class Throttled(CloudError):
+    """429: retry no earlier than ``retry_after`` seconds from now."""
+
+    def __init__(self, retry_after: float, message: str = "") -> None:
+        super().__init__("TooManyRequests", message)
+        self.retry_after = retry_after
+
+
+class CloudProvider(Protocol):
+    def list_pools(self) -> tuple[AgentPool, ...]:
+        """Every agent pool with its current count; raises CloudError when it cannot."""
+        ...
+
+    def scale(self, pool: str, count: int) -> Operation:
+        """Start setting ``pool``'s count; returns at once with the operation to poll."""
+        ...
+
+    def delete_machines(self, pool: str, machines: Sequence[str]) -> Operation:
+        """Start removing the named machines (nodes) of ``pool``."""
+        ...
+
+    def operation(self, op: Operation) -> OperationStatus:
+        """Poll an operation started by this or an earlier process (by its token)."""
+        ...

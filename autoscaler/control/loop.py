@@ -1,0 +1,285 @@
+"""The reconcile loop: observe -> plan -> act -> record, one pass per call of ``run_once``.
+
+Callers: the in-cluster runner (``surge run``, on a timer and on pod events) and the simulator
+(``simulator.run``, on simulated time). Both drive this same class through the same protocols:
+a ``ClusterSource``, a ``CloudProvider`` and a ``Clock``. Nothing here blocks on the cloud:
+scale operations are started, tracked across passes and polled.
+
+Safety rules: no action when the agent pools or the cluster view could not be read (or the pool
+list is stale); at most one operation in flight per pool; a pool whose requested nodes have not
+registered within ``max_node_provision_time`` is backed off and scaled back to what registered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from autoscaler.cloud.provider import (
+    CloudError,
+    CloudProvider,
+    Conflict,
+    Operation,
+    OperationState,
+    Throttled,
+)
+from autoscaler.control.backoff import Backoffs
+from autoscaler.control.clock import Clock
+from autoscaler.kube.source import ClusterSource, NotSynced, Observation
+from autoscaler.model.aks import Catalog, load_catalog
+from autoscaler.model.plan import ClusterLimits, Policy, ScaleUpPlan
+from autoscaler.model.pool import AgentPool
+from autoscaler.model.state import ClusterState
+from autoscaler.planner.options import build_options
+from autoscaler.planner.scaleup import plan_scale_up
+
+
+@dataclass(frozen=True, slots=True)
+class LoopConfig:
+    region: str = "eastus"
+    managed_pools: tuple[str, ...] | None = None  # None: every pool the options can model
+    limits: ClusterLimits = ClusterLimits()
+    policy: Policy = Policy()
+    max_node_provision_time: timedelta = timedelta(minutes=15)
+    pool_refresh_interval: timedelta = timedelta(seconds=30)
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleAction:
+    pool: str
+    current: int
+    target: int
+    result: str  # "started" | "dry-run" | "conflict" | "throttled" | "error" | "scale-back"
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoopReport:
+    at: datetime
+    plan: ScaleUpPlan | None = None
+    actions: tuple[ScaleAction, ...] = ()
+    failures: tuple[str, ...] = ()  # operations that ended in failure this pass
+    skipped: str | None = None  # why nothing was planned or done
+    decision_seconds: float = 0.0  # wall time of encode + plan
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Pools:
+    pools: dict[str, AgentPool] = field(default_factory=dict)
+    read_at: datetime | None = None
+
+
+class Reconciler:
+    def __init__(
+        self,
+        source: ClusterSource,
+        cloud: CloudProvider,
+        clock: Clock,
+        config: LoopConfig,
+        catalog: Catalog | None = None,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.source = source
+        self.cloud = cloud
+        self.clock = clock
+        self.config = config
+        self.catalog = catalog or load_catalog()
+        self.timer = timer
+        self.backoffs = Backoffs.empty()
+        self.inflight: dict[str, Operation] = {}
+        self.requested: dict[str, datetime] = {}  # pool -> when its count was last raised
+        self.hold_until: datetime | None = None  # after a 429, no cloud call before this
+        self._pools = _Pools()
+        self._said: dict[str, str] = {}  # group key -> last event message (deduplication)
+
+    # -- observe ---------------------------------------------------------------------------
+
+    def _poll(self, now: datetime) -> tuple[list[str], bool]:
+        """Poll operations in flight; failures become backoff. Returns (failures, changed)."""
+        failures: list[str] = []
+        changed = False
+        for name, op in sorted(self.inflight.items()):
+            status = self.cloud.operation(op)
+            if status.state is OperationState.IN_PROGRESS:
+                continue
+            changed = True
+            del self.inflight[name]
+            if status.state is OperationState.FAILED:
+                code = status.error_code or "Unknown"
+                pool = self._pools.pools.get(name)
+                if pool is not None:
+                    zone = (
+                        f"{self.config.region}-{pool.zones[0]}" if len(pool.zones) == 1 else None
+                    )
+                    # Partial success: the pool grew even though the operation failed.
+                    self.backoffs.record(pool.vm_size, zone, pool.priority, code, now,
+                                         partial=False)
+                failures.append(f"{op.kind} {name} to {op.target}: {code} {status.message}".strip())
+        return failures, changed
+
+    def _read_pools(self, now: datetime, force: bool) -> dict[str, AgentPool]:
+        cache = self._pools
+        fresh = cache.read_at is not None and now - cache.read_at < self.config.pool_refresh_interval
+        if fresh and not force:
+            return cache.pools
+        try:
+            pools = self.cloud.list_pools()
+        except CloudError:
+            stale = cache.read_at is None or now - cache.read_at > 2 * self.config.pool_refresh_interval
+            if stale:
+                raise
+            return cache.pools
+        cache.pools = {p.name: p for p in pools}
+        cache.read_at = now
+        return cache.pools
+
+    # -- the pass --------------------------------------------------------------------------
+
+    def run_once(self) -> LoopReport:
+        now = self.clock.now()
+        if self.hold_until is not None and now < self.hold_until:
+            return LoopReport(now, skipped=f"throttled by ARM until {self.hold_until:%H:%M:%S}")
+        try:
+            failures, changed = self._poll(now)
+            pools = self._read_pools(now, force=changed)
+        except Throttled as err:
+            self.hold_until = now + timedelta(seconds=err.retry_after)
+            return LoopReport(now, skipped=f"throttled by ARM for {err.retry_after:g}s")
+        except CloudError as err:
+            return LoopReport(now, skipped=f"agent pools unknown: {err}")
+        try:
+            view = self.source.observe()
+        except NotSynced as err:
+            return LoopReport(now, tuple_failures(failures), skipped=f"cluster view not synced: {err}")
+
+        # A pool with a scale-up in flight counts its target: those nodes are coming.
+        effective = {
+            name: replace(p, count=max(p.count, self.inflight[name].target))
+            if name in self.inflight and self.inflight[name].kind == "scale"
+            else p
+            for name, p in pools.items()
+        }
+        registered = _registered(view)
+        actions = self._provision_timeouts(now, effective, registered)
+        options, warnings = build_options(
+            self.config.region,
+            tuple(effective[n] for n in sorted(effective)),
+            view.nodes,
+            self.catalog,
+            self.config.managed_pools,
+        )
+        state = ClusterState(
+            region=self.config.region,
+            pools=tuple(effective[n] for n in sorted(effective)),
+            options=options,
+            nodes=view.nodes,
+            pods=view.pods,
+            backoffs=self.backoffs.active(now),
+            limits=self.config.limits,
+            policy=self.config.policy,
+            now=now,
+        )
+        started = self.timer()
+        plan = plan_scale_up(state)
+        decision = self.timer() - started
+        actions += self._act(now, plan)
+        self._record(plan, view)
+        return LoopReport(now, plan, tuple(actions), tuple(failures), None, decision, warnings)
+
+    # -- act -------------------------------------------------------------------------------
+
+    def _act(self, now: datetime, plan: ScaleUpPlan) -> list[ScaleAction]:
+        actions: list[ScaleAction] = []
+        for target in plan.pool_targets:
+            if target.delta <= 0:
+                continue
+            if self.config.dry_run:
+                actions.append(ScaleAction(target.pool, target.current, target.target, "dry-run"))
+                continue
+            if target.pool in self.inflight:
+                actions.append(ScaleAction(target.pool, target.current, target.target, "conflict",
+                                           "operation in flight"))
+                continue
+            actions.append(self._scale(now, target.pool, target.current, target.target))
+        return actions
+
+    def _scale(self, now: datetime, pool: str, current: int, target: int) -> ScaleAction:
+        if self.hold_until is not None and now < self.hold_until:
+            return ScaleAction(pool, current, target, "throttled", "holding after 429")
+        try:
+            op = self.cloud.scale(pool, target)
+        except Throttled as err:
+            self.hold_until = now + timedelta(seconds=err.retry_after)
+            return ScaleAction(pool, current, target, "throttled", str(err))
+        except Conflict as err:
+            return ScaleAction(pool, current, target, "conflict", str(err))
+        except CloudError as err:
+            return ScaleAction(pool, current, target, "error", str(err))
+        self.inflight[pool] = op
+        if target > current:
+            self.requested[pool] = now
+        return ScaleAction(pool, current, target, "started")
+
+    def _provision_timeouts(
+        self, now: datetime, pools: Mapping[str, AgentPool], registered: Mapping[str, int]
+    ) -> list[ScaleAction]:
+        """Back off pools whose requested nodes did not register in time; scale them back."""
+        actions: list[ScaleAction] = []
+        for name, since in sorted(self.requested.items()):
+            pool = pools.get(name)
+            have = registered.get(name, 0)
+            if pool is None or have >= pool.count:
+                del self.requested[name]
+                continue
+            if now - since < self.config.max_node_provision_time or name in self.inflight:
+                continue
+            zone = f"{self.config.region}-{pool.zones[0]}" if len(pool.zones) == 1 else None
+            self.backoffs.record(pool.vm_size, zone, pool.priority, "ProvisionTimeout", now)
+            del self.requested[name]
+            if not self.config.dry_run:
+                action = self._scale(now, name, pool.count, have)
+                actions.append(replace(action, result="scale-back") if action.result == "started"
+                               else action)
+        return actions
+
+    # -- record ----------------------------------------------------------------------------
+
+    def _record(self, plan: ScaleUpPlan, view: Observation) -> None:
+        """One event per group on its first pending pod, only when the message changes."""
+        first = {}
+        for pod in view.pods:
+            if pod.node_name is None:
+                key = (pod.namespace, pod.name)
+                first.setdefault(pod.namespace + "/" + pod.owner if pod.owner else pod.key, []).append(key)
+        by_key = {p.key: p for p in view.pods if p.node_name is None}
+        for outcome in plan.groups:
+            if outcome.on_new:
+                pools = ", ".join(f"{pool} +{k} pods" for pool, k in outcome.on_new)
+                reason, message = "TriggeredScaleUp", f"pod triggered scale-up: {pools}"
+            elif outcome.unplaced:
+                reason, message = "NotTriggerScaleUp", f"pod didn't trigger scale-up: {outcome.reason}"
+            else:
+                continue
+            if self._said.get(outcome.group) == message:
+                continue
+            self._said[outcome.group] = message
+            candidates = [k for k in by_key if k.startswith(outcome.group.split("#")[0].split("/")[0] + "/")]
+            pod = by_key.get(candidates[0]) if candidates else None
+            if pod is not None:
+                self.source.record_event(pod, reason, message)
+
+
+def _registered(view: Observation) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in view.nodes:
+        if node.pool is not None:
+            counts[node.pool] = counts.get(node.pool, 0) + 1
+    return counts
+
+
+def tuple_failures(failures: list[str]) -> None:
+    return None

@@ -23,6 +23,7 @@ from autoscaler.cloud.provider import (
     Conflict,
     Operation,
     OperationState,
+    OperationStatus,
     Throttled,
 )
 from autoscaler.control.backoff import Backoffs
@@ -92,44 +93,63 @@ class Reconciler:
         self.backoffs = Backoffs.empty()
         self.inflight: dict[str, Operation] = {}
         self.requested: dict[str, datetime] = {}  # pool -> when its count was last raised
+        self.before: dict[str, int] = {}  # pool -> its count when the last operation started
         self.hold_until: datetime | None = None  # after a 429, no cloud call before this
         self._pools = _Pools()
         self._said: dict[str, str] = {}  # group key -> last event message (deduplication)
 
     # -- observe ---------------------------------------------------------------------------
 
-    def _poll(self, now: datetime) -> tuple[list[str], bool]:
-        """Poll operations in flight; failures become backoff. Returns (failures, changed)."""
-        failures: list[str] = []
-        changed = False
+    def _poll(self) -> list[tuple[Operation, OperationStatus]]:
+        """Poll the operations in flight; returns those that ended, with their status."""
+        ended: list[tuple[Operation, OperationStatus]] = []
         for name, op in sorted(self.inflight.items()):
             status = self.cloud.operation(op)
-            if status.state is OperationState.IN_PROGRESS:
+            if status.state is not OperationState.IN_PROGRESS:
+                del self.inflight[name]
+                ended.append((op, status))
+        return ended
+
+    def _back_off(
+        self,
+        now: datetime,
+        ended: list[tuple[Operation, OperationStatus]],
+        pools: Mapping[str, AgentPool],
+    ) -> list[str]:
+        """Failed operations put their (VM size, zone, priority) in backoff."""
+        failures: list[str] = []
+        for op, status in ended:
+            if status.state is not OperationState.FAILED:
                 continue
-            changed = True
-            del self.inflight[name]
-            if status.state is OperationState.FAILED:
-                code = status.error_code or "Unknown"
-                pool = self._pools.pools.get(name)
-                if pool is not None:
-                    zone = (
-                        f"{self.config.region}-{pool.zones[0]}" if len(pool.zones) == 1 else None
-                    )
-                    # Partial success: the pool grew even though the operation failed.
-                    self.backoffs.record(pool.vm_size, zone, pool.priority, code, now,
-                                         partial=False)
-                failures.append(f"{op.kind} {name} to {op.target}: {code} {status.message}".strip())
-        return failures, changed
+            code = status.error_code or "Unknown"
+            failures.append(f"{op.kind} {op.pool} to {op.target}: {code} {status.message}".strip())
+            pool = pools.get(op.pool)
+            if pool is None:
+                continue
+            # Partial success (the pool grew although the operation failed): quota is low,
+            # not gone, so the shorter backoff class applies.
+            partial = pool.count > self.before.get(op.pool, pool.count)
+            self.backoffs.record(
+                pool.vm_size, self._zone(pool), pool.priority, code, now, partial=partial
+            )
+        return failures
+
+    def _zone(self, pool: AgentPool) -> str | None:
+        return f"{self.config.region}-{pool.zones[0]}" if len(pool.zones) == 1 else None
 
     def _read_pools(self, now: datetime, force: bool) -> dict[str, AgentPool]:
         cache = self._pools
-        fresh = cache.read_at is not None and now - cache.read_at < self.config.pool_refresh_interval
+        fresh = (
+            cache.read_at is not None and now - cache.read_at < self.config.pool_refresh_interval
+        )
         if fresh and not force:
             return cache.pools
         try:
             pools = self.cloud.list_pools()
         except CloudError:
-            stale = cache.read_at is None or now - cache.read_at > 2 * self.config.pool_refresh_interval
+            stale = (
+                cache.read_at is None or now - cache.read_at > 2 * self.config.pool_refresh_interval
+            )
             if stale:
                 raise
             return cache.pools
@@ -144,17 +164,20 @@ class Reconciler:
         if self.hold_until is not None and now < self.hold_until:
             return LoopReport(now, skipped=f"throttled by ARM until {self.hold_until:%H:%M:%S}")
         try:
-            failures, changed = self._poll(now)
-            pools = self._read_pools(now, force=changed)
+            ended = self._poll()
+            pools = self._read_pools(now, force=bool(ended))
         except Throttled as err:
             self.hold_until = now + timedelta(seconds=err.retry_after)
             return LoopReport(now, skipped=f"throttled by ARM for {err.retry_after:g}s")
         except CloudError as err:
             return LoopReport(now, skipped=f"agent pools unknown: {err}")
+        failures = self._back_off(now, ended, pools)
         try:
             view = self.source.observe()
         except NotSynced as err:
-            return LoopReport(now, tuple_failures(failures), skipped=f"cluster view not synced: {err}")
+            return LoopReport(
+                now, failures=tuple(failures), skipped=f"cluster view not synced: {err}"
+            )
 
         # A pool with a scale-up in flight counts its target: those nodes are coming.
         effective = {
@@ -201,8 +224,15 @@ class Reconciler:
                 actions.append(ScaleAction(target.pool, target.current, target.target, "dry-run"))
                 continue
             if target.pool in self.inflight:
-                actions.append(ScaleAction(target.pool, target.current, target.target, "conflict",
-                                           "operation in flight"))
+                actions.append(
+                    ScaleAction(
+                        target.pool,
+                        target.current,
+                        target.target,
+                        "conflict",
+                        "operation in flight",
+                    )
+                )
                 continue
             actions.append(self._scale(now, target.pool, target.current, target.target))
         return actions
@@ -220,6 +250,7 @@ class Reconciler:
         except CloudError as err:
             return ScaleAction(pool, current, target, "error", str(err))
         self.inflight[pool] = op
+        self.before[pool] = current
         if target > current:
             self.requested[pool] = now
         return ScaleAction(pool, current, target, "started")
@@ -237,38 +268,35 @@ class Reconciler:
                 continue
             if now - since < self.config.max_node_provision_time or name in self.inflight:
                 continue
-            zone = f"{self.config.region}-{pool.zones[0]}" if len(pool.zones) == 1 else None
-            self.backoffs.record(pool.vm_size, zone, pool.priority, "ProvisionTimeout", now)
+            self.backoffs.record(
+                pool.vm_size, self._zone(pool), pool.priority, "ProvisionTimeout", now
+            )
             del self.requested[name]
             if not self.config.dry_run:
                 action = self._scale(now, name, pool.count, have)
-                actions.append(replace(action, result="scale-back") if action.result == "started"
-                               else action)
+                actions.append(
+                    replace(action, result="scale-back") if action.result == "started" else action
+                )
         return actions
 
     # -- record ----------------------------------------------------------------------------
 
     def _record(self, plan: ScaleUpPlan, view: Observation) -> None:
-        """One event per group on its first pending pod, only when the message changes."""
-        first = {}
-        for pod in view.pods:
-            if pod.node_name is None:
-                key = (pod.namespace, pod.name)
-                first.setdefault(pod.namespace + "/" + pod.owner if pod.owner else pod.key, []).append(key)
-        by_key = {p.key: p for p in view.pods if p.node_name is None}
+        """One event per group, on its first pending pod, only when the message changes."""
+        pending = {p.key: p for p in view.pods if p.node_name is None}
         for outcome in plan.groups:
             if outcome.on_new:
-                pools = ", ".join(f"{pool} +{k} pods" for pool, k in outcome.on_new)
+                pools = ", ".join(f"{pool} ({k} pods)" for pool, k in outcome.on_new)
                 reason, message = "TriggeredScaleUp", f"pod triggered scale-up: {pools}"
             elif outcome.unplaced:
-                reason, message = "NotTriggerScaleUp", f"pod didn't trigger scale-up: {outcome.reason}"
+                reason = "NotTriggerScaleUp"
+                message = f"pod didn't trigger scale-up: {outcome.reason}"
             else:
                 continue
             if self._said.get(outcome.group) == message:
                 continue
             self._said[outcome.group] = message
-            candidates = [k for k in by_key if k.startswith(outcome.group.split("#")[0].split("/")[0] + "/")]
-            pod = by_key.get(candidates[0]) if candidates else None
+            pod = pending.get(outcome.first_pod)
             if pod is not None:
                 self.source.record_event(pod, reason, message)
 
@@ -279,7 +307,3 @@ def _registered(view: Observation) -> dict[str, int]:
         if node.pool is not None:
             counts[node.pool] = counts.get(node.pool, 0) + 1
     return counts
-
-
-def tuple_failures(failures: list[str]) -> None:
-    return None

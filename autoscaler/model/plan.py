@@ -61,6 +61,8 @@ class GroupOutcome:
     on_new: tuple[tuple[str, int], ...] = ()  # (option, pods) in option order
     unplaced: int = 0
     reason: str | None = None
+    first_pod: str = ""  # "namespace/name" of the group's first pod, for events
+
 
     @property
     def placed(self) -> int:

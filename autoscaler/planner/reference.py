@@ -104,13 +104,13 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
             for o in options
         ]
 
-        def ranked(left: int) -> list[list[int]]:
+        def ranked(left: int, ok: list[bool] = option_ok, fit: list[int] = ppn) -> list[list[int]]:
             """Options by price per pod a new node will hold, with ``left`` pods to place."""
             return rank_options(
-                np.array([option_ok], dtype=bool),
+                np.array([ok], dtype=bool),
                 np.array(tiers, dtype=np.int64),
                 np.array(prices, dtype=np.float64),
-                np.array([[min(k, left) for k in ppn]], dtype=np.int64),
+                np.array([[min(k, left) for k in fit]], dtype=np.int64),
                 name_rank,
             ).classes(0)
 
@@ -156,6 +156,7 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
             on_new=tuple((options[o].pool, k) for o, k in sorted(on_new.items())),
             unplaced=unplaced,
             reason=reason,
+            first_pod=grp.pod.key,
         )
 
     new = slots[n_fixed:]

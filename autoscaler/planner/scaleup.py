@@ -217,6 +217,7 @@ class _Kernel:
             on_new=tuple((enc.options[o].pool, k) for o, k in sorted(on_new.items())),
             unplaced=remaining,
             reason=reason,
+            first_pod=group.pod.key,
         )
 
     def _open(

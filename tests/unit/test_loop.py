@@ -12,7 +12,7 @@ from autoscaler.control.clock import FixedClock
 from autoscaler.control.loop import LoopConfig, Reconciler
 from autoscaler.kube.fake import FakeSource
 from autoscaler.model.pool import Priority
-from tests.builders import GiB, SPOT_TOLERATION, node, pod, pool
+from tests.builders import SPOT_TOLERATION, GiB, node, pod, pool
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -116,16 +116,17 @@ def test_dry_run_plans_but_never_scales() -> None:
 
 
 def test_nodes_that_never_register_are_backed_off_and_scaled_back() -> None:
-    loop, cloud, _, clock = setup(web(3, spot=True))
+    loop, _, _, clock = setup(web(3, spot=True))
     loop.run_once()
     clock.current += timedelta(minutes=16)
     report = loop.run_once()
-    assert [(a.pool, a.target, a.result) for a in report.actions][0] == ("spot1", 0, "scale-back")
+    first = report.actions[0]
+    assert (first.pool, first.target, first.result) == ("spot1", 0, "scale-back")
     assert [b.reason for b in loop.backoffs.active(clock.current)] == ["ProvisionTimeout"]
 
 
 def test_registered_nodes_end_provision_tracking() -> None:
-    loop, cloud, source, clock = setup(web(3, spot=True))
+    loop, _, source, clock = setup(web(3, spot=True))
     loop.run_once()
     source.nodes = [node("spot1-0", 3860, 14 * GiB, pool="spot1")]
     clock.current += timedelta(minutes=16)

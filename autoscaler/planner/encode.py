@@ -103,20 +103,31 @@ def bound_usage(state: ClusterState) -> dict[str, tuple[Resources, list[Pod]]]:
 
 
 def _node_compat(groups: Sequence[PodGroup], nodes: Sequence[Node]) -> BOOL:
-    """compat[g, n] evaluated once per distinct (labels minus hostname, taints) node class."""
+    """compat[g, n], evaluated once per (placement signature, node class): nodes of a class
+    share labels (hostname aside) and taints, groups of a signature share every field the
+    predicates read."""
     out = np.zeros((len(groups), len(nodes)), dtype=bool)
     classes: dict[tuple[object, ...], list[int]] = {}
     for n, node in enumerate(nodes):
         signature = (tuple(kv for kv in node.labels if kv[0] != HOSTNAME_LABEL), node.taints)
         classes.setdefault(signature, []).append(n)
+    members = [np.array(m, dtype=np.int64) for m in classes.values()]
+    first = [nodes[int(m[0])] for m in members]
+    memo: dict[tuple[object, ...], BOOL] = {}
     for g, group in enumerate(groups):
-        if _reads_hostname(group.pod):
+        pod = group.pod
+        if _reads_hostname(pod):
             for n, node in enumerate(nodes):
-                out[g, n] = node_mismatch(group.pod, dict(node.labels), node.taints) is None
+                out[g, n] = node_mismatch(pod, dict(node.labels), node.taints) is None
             continue
-        for members in classes.values():
-            node = nodes[members[0]]
-            out[g, members] = node_mismatch(group.pod, dict(node.labels), node.taints) is None
+        key = placement_signature(pod)
+        row = memo.get(key)
+        if row is None:
+            row = np.zeros(len(nodes), dtype=bool)
+            for m, node in zip(members, first, strict=True):
+                row[m] = node_mismatch(pod, dict(node.labels), node.taints) is None
+            memo[key] = row
+        out[g] = row
     return out
 
 
@@ -185,6 +196,7 @@ def encode(state: ClusterState) -> Encoded:
     pernode_cap = np.full(len(groups), UNLIMITED, dtype=np.int64)
     zone_spread: list[ZoneSpread | None] = []
     node_pods = [usage.get(n.name, (Resources(), []))[1] for n in nodes]
+    node_zones = [n.zone for n in nodes]
     guarded = [i for i, pods in enumerate(node_pods) if any(p.anti_affinity for p in pods)]
     for g, group in enumerate(groups):
         cap = hostname_cap(group)
@@ -200,7 +212,7 @@ def encode(state: ClusterState) -> Encoded:
             if anti_affinity_blocks(group.pod, node_pods[n]):
                 node_cap[g, n] = 0
         zone_spread.append(
-            zone_spread_of(group, nodes, node_compat[g], node_pods, options, compat[g])
+            zone_spread_of(group, node_zones, node_compat[g], node_pods, options, compat[g])
         )
 
     limits = state.limits

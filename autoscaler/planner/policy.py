@@ -28,7 +28,6 @@ from autoscaler.model.constraints import (
     spread_min,
 )
 from autoscaler.model.labels import HOSTNAME_LABEL, ZONE_LABEL, LabelSelector
-from autoscaler.model.node import Node
 from autoscaler.model.plan import Backoff, Policy
 from autoscaler.model.pod import Pod
 from autoscaler.model.pool import NodeOption
@@ -108,7 +107,7 @@ class ZoneSpread:
 
 def zone_spread_of(
     group: PodGroup,
-    nodes: Sequence[Node],
+    node_zones: Sequence[str | None],
     node_ok: Sequence[bool],
     node_pods: Sequence[Sequence[Pod]],
     options: Sequence[NodeOption],
@@ -131,14 +130,12 @@ def zone_spread_of(
     if not spreads:
         return None
     spread = min(spreads, key=lambda s: (s.max_skew, -s.min_domains))
-    zones = {n.zone for n, ok in zip(nodes, node_ok, strict=True) if ok and n.zone}
+    zones = {z for z, ok in zip(node_zones, node_ok, strict=True) if ok and z}
     zones |= {o.zone for o, ok in zip(options, option_ok, strict=True) if ok and o.zone}
     existing = dict.fromkeys(zones, 0)
-    for node, pods in zip(nodes, node_pods, strict=True):
-        if node.zone in existing:
-            existing[node.zone] += sum(
-                selects(p, spread.label_selector, pod.namespace) for p in pods
-            )
+    for zone, pods in zip(node_zones, node_pods, strict=True):
+        if zone in existing:
+            existing[zone] += sum(selects(p, spread.label_selector, pod.namespace) for p in pods)
     ordered = tuple(sorted(zones))
     return ZoneSpread(
         spread.max_skew,
@@ -208,6 +205,32 @@ class Rankings:
         options = self.order[g, :n].tolist()
         starts = [0, *(np.flatnonzero(self.cut[g, 1:n]) + 1).tolist(), n]
         return [options[a:b] for a, b in itertools.pairwise(starts) if b > a]
+
+
+def rank_row(
+    compat_row: Sequence[bool],
+    tiers: Sequence[int],
+    prices: Sequence[float],
+    per_node: Sequence[int],
+    name_rank: Sequence[int],
+) -> list[list[int]]:
+    """``rank_options`` for one group, in plain Python (cheaper for a single row).
+
+    The kernel re-ranks a group this way near the end of its pods; the scalar reference uses
+    it throughout, so the property tests check the batch ranking against this one.
+    """
+    usable = [o for o, ok in enumerate(compat_row) if ok and per_node[o] > 0]
+    usable.sort(key=lambda o: (tiers[o], prices[o] / per_node[o], name_rank[o]))
+    classes: list[list[int]] = []
+    last: tuple[int, float] | None = None
+    for o in usable:
+        key = (tiers[o], prices[o] / per_node[o])
+        if key == last:
+            classes[-1].append(o)
+        else:
+            classes.append([o])
+            last = key
+    return classes
 
 
 def rank_options(

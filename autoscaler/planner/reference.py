@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from autoscaler.model.constraints import (
     anti_affinity_blocks,
     effective_requests,
@@ -20,7 +18,7 @@ from autoscaler.model.constraints import (
     selects,
 )
 from autoscaler.model.labels import Labels
-from autoscaler.model.node import Node, Taint
+from autoscaler.model.node import Taint
 from autoscaler.model.plan import GroupOutcome, PlannedNode, PoolTarget, ScaleUpPlan
 from autoscaler.model.pod import Pod
 from autoscaler.model.pool import NodeOption
@@ -34,7 +32,7 @@ from autoscaler.planner.policy import (
     name_ranks,
     option_tiers,
     pods_per_node,
-    rank_options,
+    rank_row,
     zone_spread_of,
 )
 from autoscaler.planner.reasons import explain
@@ -80,7 +78,7 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
     n_fixed = len(slots)
     budget = _budget(state)
     prices = [o.price_per_hour for o in options]
-    name_rank = name_ranks(options)
+    rank_list = name_ranks(options).tolist()
     outcomes: dict[int, GroupOutcome] = {}
     registered = [s for s in slots if s.kind == "registered"]
 
@@ -90,7 +88,7 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
         node_ok = [node_mismatch(grp.pod, dict(s.labels), s.taints) is None for s in registered]
         spread = zone_spread_of(
             grp,
-            [Node(s.name, None, s.labels) for s in registered],
+            [s.zone for s in registered],
             node_ok,
             [s.bound for s in registered],
             options,
@@ -106,13 +104,7 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
 
         def ranked(left: int, ok: list[bool] = option_ok, fit: list[int] = ppn) -> list[list[int]]:
             """Options by price per pod a new node will hold, with ``left`` pods to place."""
-            return rank_options(
-                np.array([ok], dtype=bool),
-                np.array(tiers, dtype=np.int64),
-                np.array(prices, dtype=np.float64),
-                np.array([[min(k, left) for k in fit]], dtype=np.int64),
-                name_rank,
-            ).classes(0)
+            return rank_row(ok, tiers, prices, [min(k, left) for k in fit], rank_list)
 
         placed = {"registered": 0, "upcoming": 0}
         on_new: dict[int, int] = {}

@@ -31,7 +31,7 @@ from autoscaler.model.state import ClusterState
 from autoscaler.planner.budget import Budget
 from autoscaler.planner.encode import I64, UNLIMITED, Encoded, encode
 from autoscaler.planner.nodetable import NodeTable
-from autoscaler.planner.policy import name_ranks, rank_options
+from autoscaler.planner.policy import name_ranks, rank_options, rank_row
 from autoscaler.planner.reasons import explain
 
 BIG = 1 << 40  # "fits any number": for a group without positive requests (never: pods=1)
@@ -131,6 +131,10 @@ class _Kernel:
         usable = enc.compat & (self.per_node > 0)
         self.largest = np.where(usable, self.per_node, 0).max(axis=1, initial=0)
         self.name_rank = name_ranks(enc.options)
+        self.tier_list = enc.tier.tolist()
+        self.price_list = enc.price.tolist()
+        self.rank_list = self.name_rank.tolist()
+        self.compat_rows = enc.compat.tolist()
         self.rankings = rank_options(enc.compat, enc.tier, enc.price, self.per_node, self.name_rank)
 
     def run(self) -> ScaleUpPlan:
@@ -235,7 +239,7 @@ class _Kernel:
         left that is the precomputed ranking and nodes open in blocks; near the end the
         ranking is recomputed per node, so a few pods do not open a large node.
         """
-        enc, budget = self.enc, self.budget
+        budget = self.budget
         size = self.per_node[g].tolist()
         largest = int(self.largest[g])
 
@@ -247,13 +251,13 @@ class _Kernel:
             if remaining >= largest:
                 classes = self.rankings.classes(g)
             else:
-                classes = rank_options(
-                    enc.compat[g : g + 1],
-                    enc.tier,
-                    enc.price,
-                    np.minimum(self.per_node[g : g + 1], remaining),
-                    self.name_rank,
-                ).classes(0)
+                classes = rank_row(
+                    self.compat_rows[g],
+                    self.tier_list,
+                    self.price_list,
+                    [min(k, remaining) for k in size],
+                    self.rank_list,
+                )
             for members in classes:
                 active: list[int] = []
                 rooms: list[int] = []

@@ -31,6 +31,7 @@ from autoscaler.model.resources import Resources, axes_for
 from autoscaler.model.state import ClusterState
 from autoscaler.planner.groups import PodGroup, group_pending, placement_signature, visit_order
 from autoscaler.planner.policy import (
+    BoundIndex,
     ZoneSpread,
     backoff_reason,
     hostname_cap,
@@ -197,6 +198,7 @@ def encode(state: ClusterState) -> Encoded:
     zone_spread: list[ZoneSpread | None] = []
     node_pods = [usage.get(n.name, (Resources(), []))[1] for n in nodes]
     node_zones = [n.zone for n in nodes]
+    bound = BoundIndex(zip(node_zones, node_pods, strict=True))
     guarded = [i for i, pods in enumerate(node_pods) if any(p.anti_affinity for p in pods)]
     for g, group in enumerate(groups):
         cap = hostname_cap(group)
@@ -212,7 +214,7 @@ def encode(state: ClusterState) -> Encoded:
             if anti_affinity_blocks(group.pod, node_pods[n]):
                 node_cap[g, n] = 0
         zone_spread.append(
-            zone_spread_of(group, node_zones, node_compat[g], node_pods, options, compat[g])
+            zone_spread_of(group, node_zones, node_compat[g], bound, options, compat[g])
         )
 
     limits = state.limits

@@ -14,7 +14,7 @@ zone a quota, lowest count first, as kube-scheduler would place pods one at a ti
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,7 +27,7 @@ from autoscaler.model.constraints import (
     spread_headroom,
     spread_min,
 )
-from autoscaler.model.labels import HOSTNAME_LABEL, ZONE_LABEL, LabelSelector
+from autoscaler.model.labels import HOSTNAME_LABEL, ZONE_LABEL, Labels, LabelSelector
 from autoscaler.model.plan import Backoff, Policy
 from autoscaler.model.pod import Pod
 from autoscaler.model.pool import NodeOption
@@ -105,18 +105,45 @@ class ZoneSpread:
         return dict(zip(self.zones, waterfill(list(self.existing), caps, pods), strict=True))
 
 
+class BoundIndex:
+    """Bound pods counted by (namespace, labels) per zone: a selector is then evaluated once
+    per distinct label set instead of once per pod (clusters run many replicas of few specs).
+    """
+
+    def __init__(self, zone_pods: Iterable[tuple[str | None, Sequence[Pod]]]) -> None:
+        self.example: dict[tuple[str, Labels], Pod] = {}
+        self.counts: dict[tuple[str, Labels], dict[str, int]] = {}
+        for zone, pods in zone_pods:
+            if zone is None:
+                continue
+            for pod in pods:
+                key = (pod.namespace, pod.labels)
+                self.example.setdefault(key, pod)
+                per_zone = self.counts.setdefault(key, {})
+                per_zone[zone] = per_zone.get(zone, 0) + 1
+
+    def per_zone(self, selector: LabelSelector, namespace: str) -> dict[str, int]:
+        """Bound pods ``selector`` (of a pod in ``namespace``) counts, per zone."""
+        out: dict[str, int] = {}
+        for key, pod in self.example.items():
+            if selects(pod, selector, namespace):
+                for zone, n in self.counts[key].items():
+                    out[zone] = out.get(zone, 0) + n
+        return out
+
+
 def zone_spread_of(
     group: PodGroup,
     node_zones: Sequence[str | None],
     node_ok: Sequence[bool],
-    node_pods: Sequence[Sequence[Pod]],
+    bound: BoundIndex,
     options: Sequence[NodeOption],
     option_ok: Sequence[bool],
 ) -> ZoneSpread | None:
     """The tightest required zone spread whose selector counts the group's own pods.
 
     Eligible zones are those of nodes and options the group may use (nodeAffinityPolicy
-    Honor); existing counts are the selected pods on nodes of those zones.
+    Honor); existing counts are the selected pods bound to nodes of those zones.
     """
     pod = group.pod
     own = dict(pod.labels)
@@ -132,16 +159,13 @@ def zone_spread_of(
     spread = min(spreads, key=lambda s: (s.max_skew, -s.min_domains))
     zones = {z for z, ok in zip(node_zones, node_ok, strict=True) if ok and z}
     zones |= {o.zone for o, ok in zip(options, option_ok, strict=True) if ok and o.zone}
-    existing = dict.fromkeys(zones, 0)
-    for zone, pods in zip(node_zones, node_pods, strict=True):
-        if zone in existing:
-            existing[zone] += sum(selects(p, spread.label_selector, pod.namespace) for p in pods)
+    counted = bound.per_zone(spread.label_selector, pod.namespace)
     ordered = tuple(sorted(zones))
     return ZoneSpread(
         spread.max_skew,
         spread.min_domains,
         ordered,
-        tuple(existing[z] for z in ordered),
+        tuple(counted.get(z, 0) for z in ordered),
     )
 
 

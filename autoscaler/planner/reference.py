@@ -27,6 +27,7 @@ from autoscaler.model.state import ClusterState
 from autoscaler.planner.budget import Budget
 from autoscaler.planner.groups import PodGroup, group_pending, visit_order
 from autoscaler.planner.policy import (
+    BoundIndex,
     backoff_reason,
     hostname_cap,
     name_ranks,
@@ -90,7 +91,7 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
             grp,
             [s.zone for s in registered],
             node_ok,
-            [s.bound for s in registered],
+            BoundIndex((s.zone, s.bound) for s in registered),
             options,
             option_ok,
         )

@@ -57,6 +57,8 @@ def spread_picks(counts: list[int], step: int, caps: list[int], total: int) -> I
     ``counts[i] + step * k``; take the ``total`` smallest (value, index) pairs within caps.
     """
     total = min(total, sum(caps))
+    if len(counts) == 1:
+        return np.zeros(total, dtype=np.int64)
     if total <= SMALL:  # the greedy loop itself is cheaper than the arrays below
         level = list(counts)
         taken_py = [0] * len(counts)
@@ -344,13 +346,15 @@ class _Kernel:
         zones = self.option_zone[opts]
         rows = t.append(opts, enc.alloc[opts] - pods[:, None] * enc.req[g], zones)
         t.record(rows, g, pods)
-        for o, k in _tally(opts, pods).items():
+        nodes: dict[int, int] = {}
+        for o, zi, k in zip(opts.tolist(), zones.tolist(), pods.tolist(), strict=True):
+            nodes[o] = nodes.get(o, 0) + 1
             on_new[o] = on_new.get(o, 0) + k
-        for zi, k in _tally(zones, pods).items():
-            per_zone[zi] = per_zone.get(zi, 0) + k
-            if quota is not None:
-                quota[zi] -= k
-        for o, n in _tally(opts, np.ones(len(opts), dtype=np.int64)).items():
+            if zi >= 0:
+                per_zone[zi] = per_zone.get(zi, 0) + k
+                if quota is not None:
+                    quota[zi] -= k
+        for o, n in nodes.items():
             self.budget.take(o, n)
         return remaining - int(pods.sum())
 

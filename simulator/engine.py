@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 # Priorities for events at the same instant: the world changes first, then the autoscaler
@@ -22,19 +21,13 @@ LOOP = 3
 SAMPLE = 4
 
 
-@dataclass(order=True, slots=True)
-class _Event:
-    time: float
-    priority: int
-    seq: int
-    action: Callable[[], None] = field(compare=False)
-
-
 class Engine:
     def __init__(self, start: datetime) -> None:
         self.start = start
         self.now = 0.0  # seconds since start
-        self._heap: list[_Event] = []
+        # (time, priority, sequence, action): the sequence is unique, so actions are never
+        # compared; plain tuples keep the heap cheap at hundreds of thousands of events.
+        self._heap: list[tuple[float, int, int, Callable[[], None]]] = []
         self._seq = 0
         self.clock = SimClock(self)
         self.processed = 0
@@ -42,17 +35,17 @@ class Engine:
     def at(self, time: float, action: Callable[[], None], priority: int = POD) -> None:
         """Run ``action`` at simulated second ``time`` (never in the past)."""
         self._seq += 1
-        heapq.heappush(self._heap, _Event(max(time, self.now), priority, self._seq, action))
+        heapq.heappush(self._heap, (max(time, self.now), priority, self._seq, action))
 
     def after(self, delay: float, action: Callable[[], None], priority: int = POD) -> None:
         self.at(self.now + max(0.0, delay), action, priority)
 
     def run(self, until: float, progress: Callable[[float], None] | None = None) -> None:
         """Process events in order up to and including time ``until``."""
-        while self._heap and self._heap[0].time <= until:
-            event = heapq.heappop(self._heap)
-            self.now = event.time
-            event.action()
+        while self._heap and self._heap[0][0] <= until:
+            time, _, _, action = heapq.heappop(self._heap)
+            self.now = time
+            action()
             self.processed += 1
             if progress is not None and self.processed % 1000 == 0:
                 progress(self.now)

@@ -1,0 +1,323 @@
+"""SimCluster: the simulated cluster's nodes and pods, its scheduler passes, and a ClusterSource.
+
+Callers: ``simulator.cloud`` adds and removes nodes (``add_node`` when a VM registers,
+``remove_node`` on scale-down or spot eviction; the cloud records node lifetimes);
+``simulator.workloads`` submits and finishes pods and listens to bindings (``on_bind``);
+``simulator.run`` hands it to ``autoscaler.control.loop.Reconciler`` as the loop's
+``ClusterSource`` and reads ``totals`` for samples. Placement itself is ``simulator.scheduler``.
+Pod lifecycles are written to the ``Recorder``: created, bound, finished, evicted, lost.
+
+Lifecycle: a pod is submitted pending, bound by a scheduling pass, and ends by ``finish``
+(completed or deleted) or by losing its node: a controller-owned pod is then replaced by a new
+pending pod of the same workload (as its ReplicaSet/Job would), a bare pod is lost.
+
+Scheduling passes are coalesced: any change that can let a pod bind asks for one pass at the
+current instant (engine priority SCHEDULE), however many changes happened. A pass visits
+pending pods in kube-scheduler's queue order (priority desc, creation time, name) through
+groups of identical pods: once a pod fails, the rest of its group is skipped, and the group
+stays *blocked*, not retried, until something it could use changes (a node at which it may
+fit becomes ready or frees capacity, or for topology spread a matching pod binds or leaves).
+A failed pod never holds back other pods (no preemption, no head-of-line blocking).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from autoscaler.kube.source import Observation
+from autoscaler.model.constraints import selects
+from autoscaler.model.node import Node
+from autoscaler.model.pod import Pod
+from simulator.engine import NODE, SCHEDULE, Engine
+from simulator.metrics import Recorder
+from simulator.scheduler import Need, NodeTable
+
+NOT_TRIGGER_SCALE_UP = "NotTriggerScaleUp"
+
+BindListener = Callable[[Pod, str], None]
+
+
+@dataclass(slots=True)
+class _Entry:
+    pod: Pod
+    workload: str
+    ident: int  # its group's Need
+    seq: int  # submission order; tells a live queue entry from a stale one
+    lineage: tuple[str, str]  # (name, uid) of the first pod this one replaces
+    pending: bool = True
+
+
+@dataclass(slots=True)
+class _Group:
+    need: Need
+    queue: list[tuple[float, str, int]]  # heap of (created, name, seq); may hold stale entries
+    members: int = 0  # live pending pods
+
+
+class SimCluster:
+    """Nodes and pods of the simulated cluster; a ``ClusterSource`` for the control loop."""
+
+    def __init__(self, engine: Engine, recorder: Recorder) -> None:
+        self._engine = engine
+        self._recorder = recorder
+        self._table = NodeTable()
+        self._pods: dict[str, _Entry] = {}  # live pods by key, in submission order
+        self._groups: dict[tuple[object, ...], _Group] = {}
+        self._by_ident: list[_Group] = []
+        self._active: set[int] = set()  # groups with pending pods to try in the next pass
+        self._spread_blocked: set[int] = set()
+        self._pending: dict[str, dict[str, None]] = {}  # workload -> keys, creation order
+        self._running: dict[str, dict[str, None]] = {}  # workload -> keys, bind order
+        self._pending_count = 0
+        self._generation: dict[str, int] = {}  # node name -> add count, to drop stale timers
+        self._seq = 0
+        self._replacements = 0
+        self._pass_due = False
+        self._view: Observation | None = None
+        self._listeners: list[BindListener] = []
+        self.passes = 0
+
+    # -- nodes -----------------------------------------------------------------------------
+
+    def add_node(self, node: Node, *, ready_after: float) -> None:
+        """Register ``node`` now, not Ready; it turns Ready ``ready_after`` seconds later."""
+        if node.name in self._table.index:
+            raise ValueError(f"node {node.name} is already registered")
+        self._table.add(replace(node, ready=False))
+        generation = self._generation.get(node.name, 0) + 1
+        self._generation[node.name] = generation
+        self._view = None
+        self._engine.after(ready_after, lambda: self._ready(node.name, generation), NODE)
+
+    def _ready(self, name: str, generation: int) -> None:
+        slot = self._table.index.get(name)
+        if slot is None or self._generation.get(name) != generation:
+            return  # removed before it became Ready
+        self._table.set_ready(slot)
+        self._view = None
+        self._activate(self._table.unblock_fitting(slot))
+
+    def remove_node(self, name: str, reason: str) -> None:
+        """Delete the node; its pods are evicted. Unknown names are ignored (already gone)."""
+        slot = self._table.index.get(name)
+        if slot is None:
+            return
+        now = self._engine.now
+        evicted = self._table.remove(slot)
+        self._view = None
+        for pod in evicted:
+            entry = self._pods.pop(pod.key)
+            del self._running[entry.workload][pod.key]
+            self._recorder.pod_evicted(pod.key)
+            if not pod.owner:
+                self._recorder.pod_lost(pod.key, f"node {name} removed ({reason})", now)
+                continue
+            self._recorder.pod_finished(pod.key, now)
+            self._enqueue(self._replacement(pod, entry.lineage), entry.workload, entry.lineage)
+        # Losing a domain and its pods can lower any spread skew.
+        self._activate(sorted(self._spread_blocked))
+
+    def _replacement(self, pod: Pod, lineage: tuple[str, str]) -> Pod:
+        """The pod its controller creates instead: ``<first name>-r<n>``, never a live key."""
+        base_name, base_uid = lineage
+        while True:
+            self._replacements += 1
+            suffix = f"-r{self._replacements}"
+            if f"{pod.namespace}/{base_name}{suffix}" not in self._pods:
+                break
+        uid = base_uid + suffix if base_uid else ""
+        return replace(pod, name=base_name + suffix, uid=uid, node_name=None)
+
+    def node_names(self, pool: str) -> list[str]:
+        """Registered nodes of ``pool`` (Ready or not), by name."""
+        return sorted(n for n, s in self._table.index.items() if self._table.node(s).pool == pool)
+
+    # -- pods ------------------------------------------------------------------------------
+
+    def submit(self, pod: Pod, workload: str) -> None:
+        """A new pending pod of ``workload`` arrives now."""
+        if pod.node_name is not None:
+            raise ValueError(f"pod {pod.key} must arrive pending, not bound to {pod.node_name}")
+        if pod.key in self._pods:
+            raise ValueError(f"pod {pod.key} already exists")
+        self._enqueue(pod, workload, (pod.name, pod.uid))
+
+    def _enqueue(self, pod: Pod, workload: str, lineage: tuple[str, str]) -> None:
+        now = self._engine.now
+        group = self._group_of(pod)
+        self._seq += 1
+        ident = group.need.ident
+        self._pods[pod.key] = _Entry(pod, workload, ident, self._seq, lineage)
+        heapq.heappush(group.queue, (now, pod.name, self._seq))
+        group.members += 1
+        self._pending_count += 1
+        self._pending.setdefault(workload, {})[pod.key] = None
+        self._recorder.pod_created(pod.key, workload, now)
+        self._view = None
+        if not self._table.blocked[ident]:
+            self._activate([ident])
+
+    def _group_of(self, pod: Pod) -> _Group:
+        # Pods equal in everything but identity and binding schedule alike.
+        key = (
+            pod.namespace,
+            pod.owner,
+            pod.labels,
+            pod.containers,
+            pod.init_containers,
+            pod.overhead,
+            pod.node_selector,
+            pod.required_affinity,
+            pod.tolerations,
+            pod.topology_spread,
+            pod.anti_affinity,
+            pod.volume_zones,
+            pod.priority,
+        )
+        group = self._groups.get(key)
+        if group is None:
+            group = _Group(self._table.register(pod), [])
+            self._groups[key] = group
+            self._by_ident.append(group)
+        return group
+
+    def finish(self, key: str) -> None:
+        """The pod completed or was deleted. Unknown keys (already evicted) are ignored."""
+        entry = self._pods.pop(key, None)
+        if entry is None:
+            return
+        self._recorder.pod_finished(key, self._engine.now)
+        self._view = None
+        if entry.pending:
+            self._by_ident[entry.ident].members -= 1  # its queue entry goes stale
+            self._pending_count -= 1
+            del self._pending[entry.workload][key]
+            return
+        del self._running[entry.workload][key]
+        slot = self._table.index[entry.pod.node_name or ""]
+        self._table.unbind(slot, entry.pod, entry.ident)
+        self._activate(self._table.unblock_fitting(slot))
+        self._spread_changed(entry.pod)
+
+    def pending_keys(self, workload: str) -> list[str]:
+        """Pending pods of ``workload``, oldest first."""
+        return list(self._pending.get(workload, ()))
+
+    def running_keys(self, workload: str) -> list[str]:
+        """Bound pods of ``workload``, in the order they were bound (newest last)."""
+        return list(self._running.get(workload, ()))
+
+    def on_bind(self, listener: BindListener) -> None:
+        """Call ``listener(bound_pod, workload)`` after every binding. It runs inside a
+        scheduling pass: it must not change the cluster itself, only schedule (engine) work."""
+        self._listeners.append(listener)
+
+    # -- scheduling ------------------------------------------------------------------------
+
+    def _activate(self, idents: list[int]) -> None:
+        for ident in idents:
+            self._table.blocked[ident] = False
+            self._spread_blocked.discard(ident)
+            if self._by_ident[ident].members > 0:
+                self._active.add(ident)
+        if self._active and not self._pass_due:
+            self._pass_due = True
+            self._engine.at(self._engine.now, self._pass, SCHEDULE)
+
+    def _head(self, group: _Group) -> _Entry | None:
+        namespace = group.need.pod.namespace
+        while group.queue:
+            _, name, seq = group.queue[0]
+            entry = self._pods.get(f"{namespace}/{name}")
+            if entry is not None and entry.seq == seq and entry.pending:
+                return entry
+            heapq.heappop(group.queue)  # finished, or a reused name
+        return None
+
+    def _pass(self) -> None:
+        self._pass_due = False
+        self.passes += 1
+        todo = sorted(self._active)
+        self._active.clear()
+        heap: list[tuple[int, float, str, int]] = []
+        for ident in todo:
+            self._push_head(heap, ident)
+        while heap:
+            ident = heapq.heappop(heap)[3]
+            group = self._by_ident[ident]
+            entry = self._head(group)
+            if entry is None:
+                continue
+            slot = self._table.place(group.need)
+            if slot is None:
+                self._table.blocked[ident] = True
+                if group.need.spreads:
+                    self._spread_blocked.add(ident)
+                continue
+            heapq.heappop(group.queue)
+            group.members -= 1
+            self._bind(entry, slot)
+            self._push_head(heap, ident)
+
+    def _push_head(self, heap: list[tuple[int, float, str, int]], ident: int) -> None:
+        group = self._by_ident[ident]
+        entry = self._head(group)
+        if entry is not None:
+            created, name, _ = group.queue[0]
+            heapq.heappush(heap, (-group.need.pod.priority, created, name, ident))
+
+    def _bind(self, entry: _Entry, slot: int) -> None:
+        now = self._engine.now
+        node = self._table.node(slot)
+        bound = replace(entry.pod, node_name=node.name)
+        key = bound.key
+        entry.pod = bound
+        entry.pending = False
+        self._pending_count -= 1
+        del self._pending[entry.workload][key]
+        self._running.setdefault(entry.workload, {})[key] = None
+        self._table.bind(slot, bound, self._by_ident[entry.ident].need)
+        self._recorder.pod_bound(key, now)
+        self._view = None
+        self._spread_changed(bound)
+        for listener in self._listeners:
+            listener(bound, entry.workload)
+
+    def _spread_changed(self, pod: Pod) -> None:
+        """A pod bound or left: retry spread-blocked groups whose selectors count it."""
+        if not self._spread_blocked:
+            return
+        retry = []
+        for ident in sorted(self._spread_blocked):
+            need = self._by_ident[ident].need
+            namespace = need.pod.namespace
+            if any(selects(pod, s.label_selector, namespace) for s in need.spreads):
+                retry.append(ident)
+        self._activate(retry)
+
+    # -- ClusterSource ---------------------------------------------------------------------
+
+    def observe(self) -> Observation:
+        """Pending and bound pods (submission order) and registered nodes (by name)."""
+        if self._view is None:
+            pods = tuple(entry.pod for entry in self._pods.values())
+            self._view = Observation(pods, tuple(self._table.nodes()))
+        return self._view
+
+    def record_event(self, pod: Pod, reason: str, message: str) -> None:
+        self._recorder.event(reason)
+        if reason == NOT_TRIGGER_SCALE_UP:
+            self._recorder.pod_reason(pod.key, message)
+
+    # -- samples ---------------------------------------------------------------------------
+
+    def totals(self) -> dict[str, int]:
+        """Pod counts, and requested / allocatable cpu (millicores) and memory (bytes) summed
+        over Ready nodes; also ``nodes`` (registered) and ``ready_nodes``."""
+        return {
+            "pending": self._pending_count,
+            "running": len(self._pods) - self._pending_count,
+            **self._table.totals(),
+        }

@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from autoscaler.model.errors import ValidationError
 from autoscaler.model.pool import AgentPool
 
 
@@ -54,6 +55,25 @@ class Conflict(CloudError):
     """409 OperationNotAllowed: another operation runs on the pool; retry on a later loop."""
 
 
+class PreconditionFailed(Conflict):
+    """412: the pool changed between our read and our write (If-Match failed).
+
+    A ``Conflict`` so that callers that retry conflicts on a later pass need no new case; the
+    loop also re-reads the pools before planning again, since its view is out of date."""
+
+
+class Refused(CloudError):
+    """The provider will not send this request: it would break a safety rule (an unmanaged
+    pool, a pool AKS autoscales itself, a System pool taken below one node). The message
+    names the pool; retrying does not help."""
+
+
+class ManagedPoolError(ValidationError):
+    """Configuration asks to manage a pool that must not be managed (e.g. a pool with
+    ``enableAutoScaling=true``: AKS refuses manual scaling of it and the two autoscalers would
+    fight). Raised from ``list_pools`` so that the process stops with the pool's name."""
+
+
 class Throttled(CloudError):
     """429: retry no earlier than ``retry_after`` seconds from now."""
 
@@ -64,7 +84,9 @@ class Throttled(CloudError):
 
 class CloudProvider(Protocol):
     def list_pools(self) -> tuple[AgentPool, ...]:
-        """Every agent pool with its current count; raises CloudError when it cannot."""
+        """Every agent pool we may manage, with its current count; raises CloudError when it
+        cannot, ManagedPoolError (a ValidationError: stop) when configuration selects a pool
+        that must not be managed."""
         ...
 
     def scale(self, pool: str, count: int) -> Operation:

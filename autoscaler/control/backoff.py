@@ -11,7 +11,10 @@ default                                 3 min        anything not listed, provis
 low quota                               10 min       a quota failure after partial success: some
                                                      quota was left, so retry sooner
 quota / allocation / spot unavailable   1 h          QuotaExceeded (incl. LowPriorityCores /
-                                                     spot core quota), AllocationFailed,
+                                                     spot core quota), OperationNotAllowed
+                                                     whose message is about quota (how
+                                                     compute reports family, regional and
+                                                     LowPriorityCores quota), AllocationFailed,
                                                      ZonalAllocationFailed, Overconstrained*,
                                                      SkuNotAvailable on Spot
 regular SKU unavailable                 23 h         SkuNotAvailable on Regular
@@ -41,10 +44,25 @@ CAPACITY_CODES = frozenset(
     }
 )
 SKU_CODES = frozenset({"SkuNotAvailable", "SKUNotAvailable"})
+# Compute reports core quota as OperationNotAllowed ("... results in exceeding approved
+# LowPriorityCores quota", "... standardDSv5Family Cores quota", "... Total Regional Cores
+# quota"); the same code without "quota" is a concurrent operation, retried without backoff.
+QUOTA_BY_MESSAGE_CODES = frozenset({"OperationNotAllowed", "BadRequest", "Conflict"})
 
 
-def backoff_duration(code: str, priority: Priority, *, partial: bool = False) -> timedelta:
-    """How long to avoid an option after an operation failed with ``code``."""
+def classify(code: str, message: str = "") -> str:
+    """The code backoff decides on: quota failures reported under a generic code become
+    ``QuotaExceeded``; every other code is itself."""
+    if code in QUOTA_BY_MESSAGE_CODES and "quota" in message.lower():
+        return "QuotaExceeded"
+    return code
+
+
+def backoff_duration(
+    code: str, priority: Priority, *, partial: bool = False, message: str = ""
+) -> timedelta:
+    """How long to avoid an option after an operation failed with ``code`` (and ``message``)."""
+    code = classify(code, message)
     if code in QUOTA_CODES:
         return LOW_QUOTA if partial else CAPACITY
     if code in CAPACITY_CODES:
@@ -73,9 +91,10 @@ class Backoffs:
         now: datetime,
         *,
         partial: bool = False,
+        message: str = "",
     ) -> Backoff:
-        until = now + backoff_duration(code, priority, partial=partial)
-        entry = Backoff(vm_size, zone, priority, until, code)
+        until = now + backoff_duration(code, priority, partial=partial, message=message)
+        entry = Backoff(vm_size, zone, priority, until, classify(code, message))
         self.entries[(vm_size.lower(), zone, priority)] = entry
         return entry
 

@@ -8,6 +8,11 @@ scale operations are started, tracked across passes and polled.
 Safety rules: no action when the agent pools or the cluster view could not be read (or the pool
 list is stale); at most one operation in flight per pool; a pool whose requested nodes have not
 registered within ``max_node_provision_time`` is backed off and scaled back to what registered.
+
+Operations outlive the process: with an ``OperationStore`` the loop saves each operation it
+starts and forgets it when it ends, and a new Reconciler (restart, new leader) loads them and
+polls them instead of starting them again. A 409/412 makes the next pass re-read the pools; a
+refused request (400, quota at submission, ...) backs its option off like a failed operation.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from autoscaler.cloud.provider import (
     OperationStatus,
     Throttled,
 )
+from autoscaler.cloud.store import OperationStore
 from autoscaler.control.backoff import Backoffs
 from autoscaler.control.clock import Clock
 from autoscaler.kube.source import ClusterSource, NotSynced, Observation
@@ -83,6 +89,7 @@ class Reconciler:
         config: LoopConfig,
         catalog: Catalog | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        store: OperationStore | None = None,
     ) -> None:
         self.source = source
         self.cloud = cloud
@@ -91,8 +98,12 @@ class Reconciler:
         self.catalog = catalog or load_catalog()
         self.timer = timer
         self.backoffs = Backoffs.empty()
-        self.inflight: dict[str, Operation] = {}
-        self.requested: dict[str, datetime] = {}  # pool -> when its count was last raised
+        self.store = store
+        # Operations a previous process started resume here: polled, never started again.
+        self.inflight: dict[str, Operation] = dict(store.load()) if store is not None else {}
+        self.requested: dict[str, datetime] = {  # pool -> when its count was last raised
+            name: op.started for name, op in self.inflight.items() if op.kind == "scale"
+        }
         self.before: dict[str, int] = {}  # pool -> its count when the last operation started
         self.hold_until: datetime | None = None  # after a 429, no cloud call before this
         self._pools = _Pools()
@@ -107,6 +118,8 @@ class Reconciler:
             status = self.cloud.operation(op)
             if status.state is not OperationState.IN_PROGRESS:
                 del self.inflight[name]
+                if self.store is not None:
+                    self.store.delete(name)
                 ended.append((op, status))
         return ended
 
@@ -130,7 +143,13 @@ class Reconciler:
             # not gone, so the shorter backoff class applies.
             partial = pool.count > self.before.get(op.pool, pool.count)
             self.backoffs.record(
-                pool.vm_size, self._zone(pool), pool.priority, code, now, partial=partial
+                pool.vm_size,
+                self._zone(pool),
+                pool.priority,
+                code,
+                now,
+                partial=partial,
+                message=status.message,
             )
         return failures
 
@@ -246,10 +265,25 @@ class Reconciler:
             self.hold_until = now + timedelta(seconds=err.retry_after)
             return ScaleAction(pool, current, target, "throttled", str(err))
         except Conflict as err:
+            # 409: another operation runs; 412: the pool changed under us. Either way our view
+            # of the pools is out of date: re-read it before planning again.
+            self._pools.read_at = None
             return ScaleAction(pool, current, target, "conflict", str(err))
         except CloudError as err:
+            known = self._pools.pools.get(pool)
+            if known is not None:
+                self.backoffs.record(
+                    known.vm_size,
+                    self._zone(known),
+                    known.priority,
+                    err.code,
+                    now,
+                    message=err.message,
+                )
             return ScaleAction(pool, current, target, "error", str(err))
         self.inflight[pool] = op
+        if self.store is not None:
+            self.store.save(op)
         self.before[pool] = current
         if target > current:
             self.requested[pool] = now

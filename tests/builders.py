@@ -20,6 +20,7 @@ from autoscaler.model.pod import Container, Pod, Toleration
 from autoscaler.model.pool import AgentPool, NodeOption, Priority, TemplateNode
 from autoscaler.model.resources import Resources
 from autoscaler.model.state import ClusterState
+from simulator.metrics import NodeRecord, PodRecord, Sample
 
 GiB = 2**30
 MiB = 2**20
@@ -216,5 +217,92 @@ def snapshot_doc() -> dict[str, object]:
         "pods": [
             {"name": "web-0", "nodeName": "aks-spotd4z1-0", **copy.deepcopy(web)},
             {"name": "web-1", **copy.deepcopy(web)},
+        ],
+    }
+
+
+# -- simulator records (appended by the simulator report helper) --------------------------------
+
+
+def pod_record(
+    key: str = "default/p",
+    created: float = 0.0,
+    *,
+    bound: float | None = None,
+    finished: float | None = None,
+    lost: str | None = None,
+    reason: str | None = None,
+    workload: str = "web",
+) -> PodRecord:
+    """A recorder's pod record; ``reason`` is its last NotTriggerScaleUp message."""
+    return PodRecord(key, workload, created, bound, finished, lost, reason)
+
+
+def node_record(
+    name: str = "aks-spot1-0",
+    *,
+    pool: str = "spot1",
+    zone: str | None = "eastus-1",
+    priority: str = "Spot",
+    price: float = 0.1,
+    requested: float = 0.0,
+    ready: float | None = None,
+    removed: float | None = None,
+    reason: str | None = None,
+) -> NodeRecord:
+    """A recorder's node record, billed from ``requested`` to ``removed`` at ``price`` USD/h."""
+    return NodeRecord(
+        name, pool, zone, priority, "Standard_D4s_v5", price, requested,
+        registered=ready, ready=ready, removed=removed, removal_reason=reason,
+    )
+
+
+def sim_sample(
+    time: float,
+    *,
+    pending: int = 0,
+    running: int = 0,
+    nodes: Mapping[str, int] | None = None,
+    cpu_m: tuple[int, int] = (0, 0),
+    memory: tuple[int, int] = (0, 0),
+    cost_per_hour: float = 0.0,
+) -> Sample:
+    """A periodic sample; ``cpu_m`` and ``memory`` are (requested, allocatable)."""
+    return Sample(
+        time, pending, running, dict(nodes or {}), cpu_m[0], cpu_m[1], memory[0], memory[1],
+        cost_per_hour,
+    )
+
+
+def scenario_doc() -> dict[str, object]:
+    """A small valid simulator scenario document, as decoded YAML (docs/scenarios.md): a Spot
+    and a regular pool in zone 1 of eastus, a web deployment on a viral curve, an API
+    deployment at a constant count and a GPU-less batch. A fresh copy per call; tests mutate
+    it and write it out with ``yaml.safe_dump``."""
+    return {
+        "name": "small",
+        "duration": "2h",
+        "seed": 3,
+        "pools": [
+            {"name": "spotz1", "vmSize": "Standard_D4s_v5", "priority": "Spot", "zones": ["1"],
+             "count": 1, "maxCount": 10},
+            {"name": "regz1", "vmSize": "Standard_D4s_v5", "zones": ["1"], "maxCount": 10},
+        ],
+        "autoscaler": {"loopInterval": "10s", "priorityTiers": [["Spot"], ["Regular"]]},
+        "cloud": {
+            "capacity": [
+                {"vmSize": "Standard_D4s_v5", "zone": "1", "priority": "Spot", "nodes": 3}
+            ],
+            "spotEvictionsPerNodeHour": 0.1,
+        },
+        "workloads": [
+            {"kind": "deployment", "name": "web",
+             "pod": {"cpu": "500m", "memory": "1Gi", "tolerateSpot": True, "zoneSpread": 1},
+             "replicas": {"kind": "viral", "baseline": 4, "peak": 40, "at": "10m",
+                          "rise": "30m", "halfLife": "1h"}},
+            {"kind": "deployment", "name": "api", "pod": {"cpu": "1", "memory": "2Gi"},
+             "replicas": 3},
+            {"kind": "batch", "name": "report", "pod": {"cpu": "2", "memory": "4Gi"},
+             "at": "30m", "pods": 2, "runFor": "20m"},
         ],
     }

@@ -1,0 +1,298 @@
+"""Scenario sections about the infrastructure: agent pools, the autoscaler's settings and the
+simulated cloud, read strictly from YAML.
+
+Callers: ``simulator.loader`` (scenario files, and autoscaler settings files given with
+``surge simulate --config``). Every error is a ``ValidationError`` naming the field path; the
+format is documented in docs/scenarios.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import TypeVar
+
+from autoscaler.control.loop import LoopConfig
+from autoscaler.control.snapshot_fields import (
+    Fields,
+    as_enum,
+    as_int,
+    as_list,
+    as_object,
+    as_text,
+    child,
+    label_value,
+    qualified_name,
+)
+from autoscaler.model.aks import Catalog, zone_label
+from autoscaler.model.errors import ValidationError
+from autoscaler.model.labels import labels_of
+from autoscaler.model.node import Taint
+from autoscaler.model.plan import ClusterLimits, Policy
+from autoscaler.model.pod import TaintEffect
+from autoscaler.model.pool import AgentPool, PoolMode, Priority
+from autoscaler.model.quantity import quantity_units
+from simulator.cloud import CloudModel
+from simulator.yamlsource import duration, number, zone_number
+
+E = TypeVar("E", bound=StrEnum)
+MAX_POOL_NODES = 1000  # AKS's limit on the nodes of one agent pool; the default maxCount
+_POOL_NAME = re.compile(r"[a-z][a-z0-9]{0,11}")  # AKS's rule for Linux agent pool names
+_K8S_VERSION = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
+
+POOL_FIELDS = (
+    "zones", "priority", "count", "minCount", "maxCount", "mode", "labels", "taints", "maxPods",
+    "kubernetesVersion",
+)
+AUTOSCALER_FIELDS = (
+    "loopInterval", "managedPools", "limits", "priorityTiers", "maxNewNodesPerLoop",
+    "maxNodeProvisionTime", "poolRefreshInterval", "dryRun",
+)
+CLOUD_FIELDS = (
+    "provisioning", "operationTime", "registerLead", "capacity", "quotas",
+    "spotEvictionsPerNodeHour", "evictionNotice",
+)
+
+
+# --- pools ------------------------------------------------------------------------------------
+
+
+def parse_pools(value: object, path: str, catalog: Catalog) -> tuple[AgentPool, ...]:
+    pools: list[AgentPool] = []
+    first: dict[str, str] = {}
+    entries = as_list(value, path)
+    if not entries:
+        raise ValidationError(path, "must list at least one pool")
+    for item, at in entries:
+        pool = _pool(item, at, catalog)
+        if pool.name in first:
+            reason = f"duplicate pool name {pool.name!r} (first at {first[pool.name]})"
+            raise ValidationError(child(at, "name"), reason)
+        first[pool.name] = at
+        pools.append(pool)
+    return tuple(pools)
+
+
+def _pool(value: object, path: str, catalog: Catalog) -> AgentPool:
+    fields = Fields(value, path, required=("name", "vmSize"), optional=POOL_FIELDS)
+    name = fields.text("name")
+    if _POOL_NAME.fullmatch(name) is None:
+        rule = "1-12 lowercase letters and digits, starting with a letter"
+        raise ValidationError(fields.at("name"), f"invalid pool name {name!r} ({rule})")
+    vm = catalog.get(fields.text("vmSize"))
+    if vm is None:
+        reason = f"{fields.text('vmSize')!r} is not in the VM-size catalog; add it under vmSizes"
+        raise ValidationError(fields.at("vmSize"), reason)
+    count = fields.integer("count", 0, 0, MAX_POOL_NODES)
+    min_count = fields.integer("minCount", 0, 0, MAX_POOL_NODES)
+    max_count = fields.integer("maxCount", MAX_POOL_NODES, 0, MAX_POOL_NODES)
+    for floor, floor_value in (("count", count), ("minCount", min_count)):
+        if max_count < floor_value:
+            reason = f"{max_count} is less than {floor} {floor_value}"
+            raise ValidationError(fields.at("maxCount"), reason)
+    zones: list[str] = []
+    for item, at in fields.items("zones"):
+        zone = zone_number(item, at)
+        if zone in zones:
+            raise ValidationError(at, f"duplicate zone {zone!r}")
+        zones.append(zone)
+    version = fields.text("kubernetesVersion", "1.30")
+    if _K8S_VERSION.fullmatch(version) is None:
+        raise ValidationError(fields.at("kubernetesVersion"), f"invalid version {version!r}")
+    return AgentPool(
+        name=name,
+        vm_size=vm.name,
+        count=count,
+        min_count=min_count,
+        max_count=max_count,
+        zones=tuple(zones),
+        priority=_choice(fields, "priority", Priority, Priority.REGULAR),
+        mode=_choice(fields, "mode", PoolMode, PoolMode.USER),
+        labels=labels_of(fields.labels("labels")),
+        taints=tuple(aks_taint(v, p) for v, p in fields.items("taints")),
+        max_pods=fields.integer("maxPods", 30, 1, 250),
+        kubernetes_version=version,
+    )
+
+
+def _choice(fields: Fields, key: str, cls: type[E], default: E) -> E:
+    return default if not fields.has(key) else as_enum(cls, fields.get(key), fields.at(key))
+
+
+def aks_taint(value: object, path: str) -> Taint:
+    """AKS ``nodeTaints`` string form: ``key=value:Effect`` or ``key:Effect``."""
+    text = as_text(value, path)
+    head, sep, effect = text.rpartition(":")
+    if not sep:
+        raise ValidationError(path, f"expected 'key=value:Effect', got {text!r}")
+    key, _, taint_value = head.partition("=")
+    qualified_name(key, path)
+    return Taint(key, label_value(taint_value, path), as_enum(TaintEffect, effect, path))
+
+
+# --- autoscaler -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AutoscalerSettings:
+    loop: LoopConfig
+    loop_interval_s: float
+
+
+def parse_autoscaler(
+    value: object, path: str, region: str, pools: tuple[AgentPool, ...]
+) -> AutoscalerSettings:
+    """The ``autoscaler`` section (absent: the defaults) as the loop's configuration."""
+    fields = Fields({} if value is None else value, path, optional=AUTOSCALER_FIELDS)
+    names = {p.name for p in pools}
+    managed = tuple(p.name for p in pools if p.mode is not PoolMode.SYSTEM)
+    if fields.has("managedPools"):
+        listed: list[str] = []
+        for item, at in fields.items("managedPools"):
+            name = as_text(item, at)
+            if name not in names:
+                raise ValidationError(at, f"unknown pool {name!r}")
+            if name in listed:
+                raise ValidationError(at, f"duplicate pool {name!r}")
+            listed.append(name)
+        managed = tuple(listed)
+    max_new = None
+    if fields.has("maxNewNodesPerLoop"):
+        max_new = fields.integer("maxNewNodesPerLoop", 0, 1)
+    tiers = _tiers(fields, names)
+    policy = Policy(max_new_nodes=max_new) if tiers is None else Policy(tiers, max_new)
+    loop = LoopConfig(
+        region=region,
+        managed_pools=managed,
+        limits=_limits(fields),
+        policy=policy,
+        max_node_provision_time=timedelta(seconds=_seconds(fields, "maxNodeProvisionTime", 900)),
+        pool_refresh_interval=timedelta(seconds=_seconds(fields, "poolRefreshInterval", 30)),
+        dry_run=fields.boolean("dryRun", False),
+    )
+    return AutoscalerSettings(loop, _seconds(fields, "loopInterval", 10.0))
+
+
+def _seconds(fields: Fields, key: str, default: float) -> float:
+    if not fields.has(key):
+        return default
+    return duration(fields.get(key), fields.at(key), positive=True)
+
+
+def _limits(fields: Fields) -> ClusterLimits:
+    if not fields.has("limits"):
+        return ClusterLimits()
+    limits = Fields(fields.get("limits"), fields.at("limits"),
+                    optional=("maxNodes", "maxCores", "maxMemory"))
+    memory = None
+    if limits.has("maxMemory"):
+        memory = quantity_units("memory", limits.get("maxMemory"), limits.at("maxMemory"))
+    return ClusterLimits(
+        max_nodes=limits.integer("maxNodes", 0) if limits.has("maxNodes") else None,
+        max_cores=limits.integer("maxCores", 0) if limits.has("maxCores") else None,
+        max_memory_bytes=memory,
+    )
+
+
+def _tiers(fields: Fields, pools: set[str]) -> tuple[tuple[str, ...], ...] | None:
+    if not fields.has("priorityTiers"):
+        return None
+    known = {p.lower() for p in pools} | {p.value.lower() for p in Priority}
+    tiers: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for tier, tier_path in fields.items("priorityTiers"):
+        listed = as_list(tier, tier_path)
+        if not listed:
+            raise ValidationError(tier_path, "must not be empty")
+        selectors: list[str] = []
+        for item, at in listed:
+            selector = as_text(item, at)
+            if selector.lower() not in known:
+                raise ValidationError(at, f"{selector!r} is neither Spot, Regular nor a pool name")
+            if selector.lower() in seen:
+                raise ValidationError(at, f"{selector!r} already appears in a tier")
+            seen.add(selector.lower())
+            selectors.append(selector)
+        tiers.append(tuple(selectors))
+    return tuple(tiers)
+
+
+# --- cloud ------------------------------------------------------------------------------------
+
+
+def parse_cloud(value: object, path: str, region: str, catalog: Catalog) -> CloudModel:
+    """The ``cloud`` section (absent: an unlimited cloud with AKS-like delays)."""
+    fields = Fields({} if value is None else value, path, optional=CLOUD_FIELDS)
+    provision = (90.0, 240.0)
+    if fields.has("provisioning"):
+        span = Fields(fields.get("provisioning"), fields.at("provisioning"),
+                      required=("min", "max"))
+        low = duration(span.get("min"), span.at("min"))
+        high = duration(span.get("max"), span.at("max"))
+        if high < low:
+            raise ValidationError(span.at("max"), f"{high:g}s is less than min {low:g}s")
+        provision = (low, high)
+    capacity = _capacity(fields, region, catalog)
+    regional, spot, family = _quotas(fields, catalog)
+    rate = 0.0
+    if fields.has("spotEvictionsPerNodeHour"):
+        at = fields.at("spotEvictionsPerNodeHour")
+        rate = number(fields.get("spotEvictionsPerNodeHour"), at)
+    return CloudModel(
+        provision_seconds=provision,
+        operation_seconds=_duration(fields, "operationTime", 30.0),
+        capacity=capacity,
+        regional_cores=regional,
+        family_cores=family,
+        spot_cores=spot,
+        spot_evictions_per_node_hour=rate,
+        eviction_notice_seconds=_duration(fields, "evictionNotice", 30.0),
+        register_lead_seconds=_duration(fields, "registerLead", 15.0),
+    )
+
+
+def _duration(fields: Fields, key: str, default: float) -> float:
+    return default if not fields.has(key) else duration(fields.get(key), fields.at(key))
+
+
+def _capacity(
+    fields: Fields, region: str, catalog: Catalog
+) -> dict[tuple[str, str | None, str], int]:
+    capacity: dict[tuple[str, str | None, str], int] = {}
+    for item, at in fields.items("capacity"):
+        entry = Fields(item, at, required=("vmSize", "priority", "nodes"), optional=("zone",))
+        vm = catalog.get(entry.text("vmSize"))
+        if vm is None:
+            reason = f"{entry.text('vmSize')!r} is not in the VM-size catalog"
+            raise ValidationError(entry.at("vmSize"), reason)
+        zone = None
+        if entry.has("zone"):
+            zone = zone_label(region, zone_number(entry.get("zone"), entry.at("zone")))
+        priority = as_enum(Priority, entry.get("priority"), entry.at("priority"))
+        key = (vm.name.lower(), zone, priority.value)
+        if key in capacity:
+            raise ValidationError(at, f"a second limit for {vm.name} {zone or 'no zone'} "
+                                      f"{priority.value}")
+        capacity[key] = entry.integer("nodes", 0)
+    return capacity
+
+
+def _quotas(fields: Fields, catalog: Catalog) -> tuple[int | None, int | None, dict[str, int]]:
+    if not fields.has("quotas"):
+        return None, None, {}
+    quotas = Fields(fields.get("quotas"), fields.at("quotas"),
+                    optional=("regionalCores", "spotCores", "familyCores"))
+    regional = quotas.integer("regionalCores", 0) if quotas.has("regionalCores") else None
+    spot = quotas.integer("spotCores", 0) if quotas.has("spotCores") else None
+    families = {size.family.lower(): size.family for size in catalog.sizes.entries}
+    family: dict[str, int] = {}
+    if quotas.has("familyCores"):
+        at = quotas.at("familyCores")
+        for name, cores in as_object(quotas.get("familyCores"), at).items():
+            where = child(at, name)
+            if name.lower() not in families:
+                raise ValidationError(where, f"no VM size of the catalog is in family {name!r}")
+            family[families[name.lower()]] = as_int(cores, where)
+    return regional, spot, family

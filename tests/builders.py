@@ -6,6 +6,7 @@ integer units (millicores, bytes) unless a helper says otherwise.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 from autoscaler.model.labels import (
@@ -180,8 +181,6 @@ def snapshot_doc() -> dict[str, object]:
     """A small valid ``ClusterSnapshot`` document, as decoded JSON: a Spot and a regular pool in
     zone 1 of eastus, one Spot node, one bound and one pending pod. A fresh copy per call, so
     tests may mutate it (docs/snapshot.md describes every field)."""
-    import copy  # here, not at the top, so that this builder stays an append-only addition
-
     spot = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"}
     web = {
         "namespace": "default",

@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/surge simulate --out out/demo
 	$(BIN)/surge plan --snapshot examples/snapshot.json
 
 test: $(STAMP)

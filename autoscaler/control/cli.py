@@ -1,11 +1,14 @@
-"""The ``surge`` command line: ``surge plan`` on a snapshot, ``surge bench``, ``surge --version``.
+"""The ``surge`` command line: ``surge plan`` on a snapshot, ``surge snapshot`` of a live cluster,
+``surge bench``, ``surge simulate``, ``surge --version``.
 
 Callers: the ``surge`` console script (pyproject ``[project.scripts]``), ``make demo`` and
 ``make bench``, and tests, which call ``main([...])`` in-process. Exit codes: 0 success; 2 usage
 errors and bad input, reported on stderr as ``surge: error: <path>: <reason>`` with nothing on
-stdout; 1 when ``surge bench`` cannot import its suite; otherwise the suite's own code. Heavy
-modules (the planner, the benchmarks and their scipy) are imported inside the handler that
-needs them, so ``surge --version`` and input errors stay fast.
+stdout; 1 when ``surge bench`` cannot import its suite, ``surge simulate`` the simulator, or
+``surge snapshot`` cannot read the cluster; otherwise the suite's (or simulator's) own code.
+Heavy modules (the planner, the benchmarks and their scipy, the simulator and its matplotlib,
+the Kubernetes and Azure SDKs) are imported inside the handler that needs them, so
+``surge --version`` and input errors stay fast.
 """
 
 from __future__ import annotations
@@ -56,6 +59,33 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("suite", choices=("planner",), help="benchmark suite")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the suite")
     bench.set_defaults(handler=_bench)
+
+    snapshot = commands.add_parser(
+        "snapshot",
+        help="capture the live cluster as a snapshot for surge plan",
+        description="List the cluster's pods and nodes (and the agent pools, from AKS when "
+        "AZURE_SUBSCRIPTION_ID, SURGE_RESOURCE_GROUP and SURGE_CLUSTER_NAME are set, else "
+        "inferred from node labels) into a snapshot (format: docs/snapshot.md).",
+    )
+    snapshot.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    snapshot.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: in-cluster, "
+                          "then $KUBECONFIG or ~/.kube/config)")
+    snapshot.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    snapshot.add_argument("--region", help="Azure region (default: from node labels)")
+    snapshot.add_argument("--scheduler-name", action="append", dest="schedulers",
+                          metavar="NAME", help="pods of these schedulers count as pending "
+                          "(repeatable; default: default-scheduler)")
+    snapshot.set_defaults(handler=_snapshot)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="run the control loop against a simulated AKS cluster",
+        description="Run a scenario or a trace through the offline simulator; every argument "
+        "goes to the simulator (surge simulate --help lists them).",
+        add_help=False,
+    )
+    simulate.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the simulator")
+    simulate.set_defaults(handler=_simulate)
     return parser
 
 
@@ -71,6 +101,40 @@ def _plan(args: argparse.Namespace) -> int:
     plan = planner(state)
     render = render_json if args.output == "json" else render_text
     sys.stdout.write(render(state, plan, warnings))
+    return EXIT_OK
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    import json
+    import os
+    from datetime import UTC, datetime
+
+    from autoscaler.cloud.provider import CloudError
+    from autoscaler.control.capture import capture, provider_pools, read_cluster
+    from autoscaler.kube.cache import ApiError
+    from autoscaler.kube.objects import DEFAULT_SCHEDULERS
+
+    try:
+        pods, nodes = read_cluster(args.kubeconfig, args.context)
+        pools = provider_pools(os.environ)
+    except (ApiError, CloudError) as error:
+        print(f"surge: error: cannot read the cluster: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    doc, warnings = capture(
+        pods, nodes, now=datetime.now(UTC), pools=pools, region=args.region,
+        schedulers=tuple(args.schedulers or DEFAULT_SCHEDULERS),
+    )
+    text = json.dumps(doc, indent=1) + "\n"
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    for warning in warnings:
+        print(f"surge: warning: {warning}", file=sys.stderr)
+    pending = sum(1 for pod in doc["pods"] if "nodeName" not in pod)
+    print(f"surge: captured {len(doc['pools'])} pools, {len(doc['nodes'])} nodes, "
+          f"{len(doc['pods'])} pods ({pending} pending)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -90,12 +154,33 @@ def _bench(args: argparse.Namespace) -> int:
     return run(list(args.args))
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    # Imported by name, like the benchmarks: the simulator is a separate top-level package
+    # with optional dependencies (rich, matplotlib: the ``sim`` extra).
+    try:
+        simulator = importlib.import_module("simulator.cli")
+    except ImportError as error:
+        print(
+            "surge: error: surge simulate needs the simulator package, rich and matplotlib "
+            f"(pip install 'surge-autoscaler[sim]'): {error}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    run: Callable[[list[str]], int] = simulator.main
+    return run(list(args.args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``surge`` command; returns the exit code instead of exiting (the console
     script's wrapper passes it to ``sys.exit``)."""
     parser = _parser()
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["simulate"]:
+        # Forwarded untouched: argparse would claim the simulator's options (--seed, --help)
+        # as unknown options of ``surge`` before the REMAINDER positional could take them.
+        return _simulate(argparse.Namespace(args=arguments[1:]))
     try:
-        args = parser.parse_args(None if argv is None else list(argv))
+        args = parser.parse_args(arguments)
         code: int = args.handler(args)
     except SystemExit as stop:  # argparse (ours or a suite's) exits on --help and usage errors
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE

@@ -53,13 +53,15 @@ class PodTemplate:
     priority: int = 0
     required_affinity: tuple[NodeSelectorTerm, ...] = ()
     # Built once: a run creates up to hundreds of thousands of pods from one template.
-    _container: Container = field(init=False, repr=False, compare=False)
+    _containers: tuple[Container, ...] = field(init=False, repr=False, compare=False)
     _tolerations: tuple[Toleration, ...] = field(init=False, repr=False, compare=False)
     _spread: tuple[TopologySpread, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         requests = Resources.of({CPU: self.cpu_m, MEMORY: self.memory, GPU: self.gpu})
-        object.__setattr__(self, "_container", Container("main", requests))
+        # One tuple shared by every pod of the template: the planner groups pods and sums
+        # requests by spec, and shared objects make those comparisons pointer-cheap.
+        object.__setattr__(self, "_containers", (Container("main", requests),))
         tolerations = self.tolerations
         if self.tolerate_spot and SPOT_TOLERATION not in tolerations:
             tolerations = (*tolerations, SPOT_TOLERATION)
@@ -83,7 +85,7 @@ class PodTemplate:
             uid=f"uid-{namespace}-{name}",
             owner=owner,
             labels=self.labels,
-            containers=(self._container,),
+            containers=self._containers,
             node_selector=self.node_selector,
             required_affinity=self.required_affinity,
             tolerations=self._tolerations,

@@ -207,6 +207,10 @@ class Reconciler:
         }
         registered = _registered(view)
         actions = self._provision_timeouts(now, effective, registered)
+        if all(pod.node_name is not None for pod in view.pods):
+            # Nothing pending, nothing to plan: the plan would be empty by definition, and a
+            # steady cluster is what most passes see.
+            return LoopReport(now, ScaleUpPlan((), ()), tuple(actions), tuple(failures))
         options, warnings = build_options(
             self.config.region,
             tuple(effective[n] for n in sorted(effective)),

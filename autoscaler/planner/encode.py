@@ -94,24 +94,37 @@ def static_mismatch(pod: Pod, requests: Resources, option: NodeOption) -> str | 
 def bound_usage(state: ClusterState) -> dict[str, tuple[Resources, list[Pod]]]:
     """Requests and pods bound to each node, by node name.
 
-    Effective requests are computed once per distinct container spec *object*: replicas of a
-    workload share their spec objects (the kube cache and the simulator intern them), so a
-    cluster of 100k running pods costs a dictionary lookup per pod. The ids are stable for
-    the duration of the call because ``state`` keeps every pod alive.
+    Effective requests are computed once per distinct container spec: replicas share equal
+    specs (usually the very same objects, which makes the lookup a pointer comparison), so a
+    cluster of 100k running pods costs a dictionary lookup per pod, and sums are kept as plain
+    integers until the end.
     """
-    usage: dict[str, tuple[Resources, list[Pod]]] = {}
-    memo: dict[tuple[int, int, int], Resources] = {}
+    by_value: dict[tuple[object, ...], tuple[tuple[str, int], ...]] = {}
+    # First level by object identity (ids are stable: ``state`` keeps every pod alive); the
+    # second level, by value, catches equal specs built as separate objects.
+    by_id: dict[tuple[int, int, int], tuple[tuple[str, int], ...]] = {}
+    sums: dict[str, dict[str, int]] = {}
+    pods_on: dict[str, list[Pod]] = {}
     for pod in state.pods:
-        if pod.node_name is None:
+        node = pod.node_name
+        if node is None:
             continue
-        spec = (id(pod.containers), id(pod.init_containers), id(pod.overhead))
-        requests = memo.get(spec)
+        ids = (id(pod.containers), id(pod.init_containers), id(pod.overhead))
+        requests = by_id.get(ids)
         if requests is None:
-            requests = memo[spec] = effective_requests(pod)
-        used, pods = usage.get(pod.node_name, (Resources(), []))
-        pods.append(pod)
-        usage[pod.node_name] = (used + requests, pods)
-    return usage
+            spec = (pod.containers, pod.init_containers, pod.overhead)
+            requests = by_value.get(spec)
+            if requests is None:
+                requests = by_value[spec] = tuple(effective_requests(pod).items())
+            by_id[ids] = requests
+        total = sums.get(node)
+        if total is None:
+            total = sums[node] = {}
+            pods_on[node] = []
+        for axis, units in requests:
+            total[axis] = total.get(axis, 0) + units
+        pods_on[node].append(pod)
+    return {node: (Resources.of(total), pods_on[node]) for node, total in sums.items()}
 
 
 def _node_compat(groups: Sequence[PodGroup], nodes: Sequence[Node]) -> BOOL:

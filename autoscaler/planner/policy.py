@@ -111,8 +111,15 @@ class BoundIndex:
     """
 
     def __init__(self, zone_pods: Iterable[tuple[str | None, Sequence[Pod]]]) -> None:
+        self._source: Iterable[tuple[str | None, Sequence[Pod]]] | None = zone_pods
         self.example: dict[tuple[str, Labels], Pod] = {}
         self.counts: dict[tuple[str, Labels], dict[str, int]] = {}
+
+    def _build(self) -> None:
+        """Index on first use: most plans have no zone-spread group and never need it."""
+        if self._source is None:
+            return
+        zone_pods, self._source = self._source, None
         for zone, pods in zone_pods:
             if zone is None:
                 continue
@@ -124,6 +131,7 @@ class BoundIndex:
 
     def per_zone(self, selector: LabelSelector, namespace: str) -> dict[str, int]:
         """Bound pods ``selector`` (of a pod in ``namespace``) counts, per zone."""
+        self._build()
         out: dict[str, int] = {}
         for key, pod in self.example.items():
             if selects(pod, selector, namespace):

@@ -14,7 +14,7 @@ zone a quota, lowest count first, as kube-scheduler would place pods one at a ti
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -240,18 +240,19 @@ class Rankings:
 
 
 def rank_row(
-    compat_row: Sequence[bool],
+    candidates: Sequence[int],
     tiers: Sequence[int],
     prices: Sequence[float],
-    per_node: Sequence[int],
+    per_node: Sequence[int] | Mapping[int, int],
     name_rank: Sequence[int],
 ) -> list[list[int]]:
     """``rank_options`` for one group, in plain Python (cheaper for a single row).
 
-    The kernel re-ranks a group this way near the end of its pods; the scalar reference uses
-    it throughout, so the property tests check the batch ranking against this one.
+    ``candidates`` are the options the group is compatible with; ``per_node`` is indexed by
+    option. The kernel re-ranks a group this way near the end of its pods; the scalar
+    reference uses it throughout, so the property tests check the batch ranking against it.
     """
-    usable = [o for o, ok in enumerate(compat_row) if ok and per_node[o] > 0]
+    usable = [o for o in candidates if per_node[o] > 0]
     usable.sort(key=lambda o: (tiers[o], prices[o] / per_node[o], name_rank[o]))
     classes: list[list[int]] = []
     last: tuple[int, float] | None = None

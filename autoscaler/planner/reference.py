@@ -105,7 +105,8 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
 
         def ranked(left: int, ok: list[bool] = option_ok, fit: list[int] = ppn) -> list[list[int]]:
             """Options by price per pod a new node will hold, with ``left`` pods to place."""
-            return rank_row(ok, tiers, prices, [min(k, left) for k in fit], rank_list)
+            compatible = [o for o, yes in enumerate(ok) if yes]
+            return rank_row(compatible, tiers, prices, [min(k, left) for k in fit], rank_list)
 
         placed = {"registered": 0, "upcoming": 0}
         on_new: dict[int, int] = {}

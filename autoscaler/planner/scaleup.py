@@ -136,7 +136,6 @@ class _Kernel:
         self.tier_list = enc.tier.tolist()
         self.price_list = enc.price.tolist()
         self.rank_list = self.name_rank.tolist()
-        self.compat_rows = enc.compat.tolist()
         self.rankings = rank_options(enc.compat, enc.tier, enc.price, self.per_node, self.name_rank)
 
     def run(self) -> ScaleUpPlan:
@@ -253,13 +252,9 @@ class _Kernel:
             if remaining >= largest:
                 classes = self.rankings.classes(g)
             else:
-                classes = rank_row(
-                    self.compat_rows[g],
-                    self.tier_list,
-                    self.price_list,
-                    [min(k, remaining) for k in size],
-                    self.rank_list,
-                )
+                usable = self.rankings.order[g, : self.rankings.usable[g]].tolist()
+                holds = {o: min(size[o], remaining) for o in usable}
+                classes = rank_row(usable, self.tier_list, self.price_list, holds, self.rank_list)
             for members in classes:
                 active: list[int] = []
                 rooms: list[int] = []

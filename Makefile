@@ -31,6 +31,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/surge bench planner --json benchmarks/results/planner.json
+	$(BIN)/surge bench sim --json benchmarks/results/sim.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -29,8 +29,10 @@ AKS behaviour modelled:
   started (never before the operation ends); it registers with the cluster
   ``register_lead_seconds`` before that, not ready.
 * Spot machines are evicted as a Poisson process (``spot_evictions_per_node_hour``): the
-  eviction notice comes at an exponential draw after creation, the machine is deleted
-  ``eviction_notice_seconds`` later and the pool's count drops (eviction policy Delete).
+  eviction notice comes at an exponential draw after creation and taints the node (AKS node
+  auto-drain's ``remediator.kubernetes.azure.com/unschedulable``, through
+  ``NodeHost.eviction_notice``), the machine is deleted ``eviction_notice_seconds`` later and
+  the pool's count drops (eviction policy Delete).
 
 Every random draw comes from the generator passed in, in creation order: same seed, same run.
 """
@@ -108,6 +110,8 @@ class NodeHost(Protocol):
     def add_node(self, node: Node, *, ready_after: float) -> None: ...
 
     def remove_node(self, name: str, reason: str) -> None: ...
+
+    def eviction_notice(self, name: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -383,6 +387,7 @@ class SimCloud:
             # The notice (Scheduled Events' Preempt) comes at a Poisson arrival; nothing in AKS
             # acts on it by default, so the only effect is the VM going once it runs out.
             notice = float(self.rng.exponential(3600.0 / rate))
+            self.engine.after(notice, lambda: self._notice(machine), NODE)
             self.engine.after(notice + self.model.eviction_notice_seconds,
                               lambda: self._evicted(pool, machine), NODE)
         return machine
@@ -413,6 +418,10 @@ class SimCloud:
     def _ready(self, machine: _Machine) -> None:
         if machine.alive:
             self.recorder.node_ready(machine.name, self.engine.now)
+
+    def _notice(self, machine: _Machine) -> None:
+        if machine.alive and machine.registered:
+            self.cluster.eviction_notice(machine.name)
 
     def _evicted(self, pool: _Pool, machine: _Machine) -> None:
         if machine.alive:

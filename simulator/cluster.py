@@ -4,8 +4,18 @@ Callers: ``simulator.cloud`` adds and removes nodes (``add_node`` when a VM regi
 ``remove_node`` on scale-down or spot eviction; the cloud records node lifetimes);
 ``simulator.workloads`` submits and finishes pods and listens to bindings (``on_bind``);
 ``simulator.run`` hands it to ``autoscaler.control.loop.Reconciler`` as the loop's
-``ClusterSource`` and reads ``totals`` for samples. Placement itself is ``simulator.scheduler``.
-Pod lifecycles are written to the ``Recorder``: created, bound, finished, evicted, lost.
+``ClusterSource`` (observe, events, cordon, evict) and reads ``totals`` for samples. Placement
+itself is ``simulator.scheduler``. Pod lifecycles are written to the ``Recorder``: created,
+bound, finished, evicted, lost.
+
+Evictions follow the Eviction API: a pod several PodDisruptionBudgets select is refused
+(ERROR, the API server's 500), one whose budget allows no disruption now is refused with
+BLOCKED_BY_PDB (429), budgets computed from the live pods as the disruption controller would
+(``model.disruption.allowed_disruptions``). An evicted pod ends at once (grace periods are not
+modelled) and, like a pod that lost its node, comes back pending when a controller owns it.
+Deleting a node that still holds pods a budget protects beyond what it allows is counted as a
+PodDisruptionBudget violation; a Spot eviction notice taints the node as AKS node auto-drain
+does (``EVICTION_NOTICE_TAINT``).
 
 Lifecycle: a pod is submitted pending, bound by a scheduling pass, and ends by ``finish``
 (completed or deleted) or by losing its node: a controller-owned pod is then replaced by a new
@@ -23,18 +33,24 @@ A failed pod never holds back other pods (no preemption, no head-of-line blockin
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from autoscaler.kube.source import Observation
+from autoscaler.kube.source import EvictionResult, Observation
 from autoscaler.model.constraints import selects
-from autoscaler.model.node import Node
+from autoscaler.model.disruption import (
+    EVICTION_NOTICE_TAINT,
+    PodDisruptionBudget,
+    allowed_disruptions,
+)
+from autoscaler.model.node import Node, Taint
 from autoscaler.model.pod import Pod
 from simulator.engine import NODE, SCHEDULE, Engine
 from simulator.metrics import Recorder
 from simulator.scheduler import Need, NodeTable
 
 NOT_TRIGGER_SCALE_UP = "NotTriggerScaleUp"
+DELETE_MACHINES = "delete-machines"  # removal reason of nodes scale-down deletes by name
 
 BindListener = Callable[[Pod, str], None]
 
@@ -59,9 +75,12 @@ class _Group:
 class SimCluster:
     """Nodes and pods of the simulated cluster; a ``ClusterSource`` for the control loop."""
 
-    def __init__(self, engine: Engine, recorder: Recorder) -> None:
+    def __init__(
+        self, engine: Engine, recorder: Recorder, pdbs: Sequence[PodDisruptionBudget] = ()
+    ) -> None:
         self._engine = engine
         self._recorder = recorder
+        self.pdbs = tuple(pdbs)
         self._table = NodeTable()
         self._pods: dict[str, _Entry] = {}  # live pods by key, in submission order
         self._groups: dict[tuple[object, ...], _Group] = {}
@@ -104,20 +123,90 @@ class SimCluster:
         slot = self._table.index.get(name)
         if slot is None:
             return
-        now = self._engine.now
+        if reason == DELETE_MACHINES:
+            held = self._table.pods_on(slot)
+            self._check_budgets(held)
+            for _ in held:
+                self._recorder.pod_disrupted()
         evicted = self._table.remove(slot)
         self._view = None
         for pod in evicted:
-            entry = self._pods.pop(pod.key)
-            del self._running[entry.workload][pod.key]
-            self._recorder.pod_evicted(pod.key)
-            if not pod.owner:
-                self._recorder.pod_lost(pod.key, f"node {name} removed ({reason})", now)
-                continue
-            self._recorder.pod_finished(pod.key, now)
-            self._enqueue(self._replacement(pod, entry.lineage), entry.workload, entry.lineage)
+            self._end_evicted(pod, f"node {name} removed ({reason})")
         # Losing a domain and its pods can lower any spread skew.
         self._activate(sorted(self._spread_blocked))
+
+    def _end_evicted(self, pod: Pod, why: str) -> None:
+        """A bound pod was taken off its node: its controller re-creates it, or it is lost."""
+        now = self._engine.now
+        entry = self._pods.pop(pod.key)
+        del self._running[entry.workload][pod.key]
+        self._recorder.pod_evicted(pod.key)
+        if not pod.owner:
+            self._recorder.pod_lost(pod.key, why, now)
+            return
+        self._recorder.pod_finished(pod.key, now)
+        self._enqueue(self._replacement(pod, entry.lineage), entry.workload, entry.lineage)
+
+    def _check_budgets(self, pods: list[Pod]) -> None:
+        """Count the budgets that removing ``pods`` at once (a node deleted with pods still on
+        it) takes below their minimum."""
+        if not self.pdbs or not pods:
+            return
+        live = [entry.pod for entry in self._pods.values()]
+        for pdb in self.pdbs:
+            hit = sum(pdb.selects(p) for p in pods)
+            if hit and hit > allowed_disruptions(pdb, live):
+                self._recorder.pdb_violated(pdb.key)
+
+    # -- ClusterSource: scale-down -----------------------------------------------------------
+
+    def cordon(self, node: str, unschedulable: bool) -> None:
+        """Set the node's ``unschedulable``; uncordoning lets blocked pods try it again."""
+        slot = self._table.index.get(node)
+        if slot is None:
+            return
+        current = self._table.node(slot)
+        if current.unschedulable == unschedulable:
+            return
+        self._table.update(slot, replace(current, unschedulable=unschedulable))
+        self._view = None
+        if not unschedulable:
+            self._activate(self._table.unblock_fitting(slot))
+
+    def evict(self, pod: Pod, grace_seconds: int | None) -> EvictionResult:
+        """The Eviction API on the simulated cluster (see the module docstring)."""
+        entry = self._pods.get(pod.key)
+        if entry is None or entry.pending:
+            return EvictionResult.GONE
+        budgets = [p for p in self.pdbs if p.selects(entry.pod)]
+        if len(budgets) > 1:
+            return EvictionResult.ERROR
+        if budgets:
+            live = [e.pod for e in self._pods.values()]
+            if allowed_disruptions(budgets[0], live) < 1:
+                self._recorder.eviction_blocked()
+                return EvictionResult.BLOCKED_BY_PDB
+        node = entry.pod.node_name or ""
+        slot = self._table.index[node]
+        self._table.unbind(slot, entry.pod, entry.ident)
+        self._recorder.pod_disrupted()
+        self._end_evicted(entry.pod, f"evicted from node {node}")
+        self._view = None
+        self._activate(self._table.unblock_fitting(slot))
+        self._spread_changed(entry.pod)
+        return EvictionResult.EVICTED
+
+    def eviction_notice(self, name: str) -> None:
+        """A Spot VM got its Preempt notice: taint the node as AKS node auto-drain does."""
+        slot = self._table.index.get(name)
+        if slot is None:
+            return
+        node = self._table.node(slot)
+        if any(t.key == EVICTION_NOTICE_TAINT for t in node.taints):
+            return
+        taint = Taint(EVICTION_NOTICE_TAINT, "true")
+        self._table.update(slot, replace(node, taints=(*node.taints, taint)))
+        self._view = None
 
     def _replacement(self, pod: Pod, lineage: tuple[str, str]) -> Pod:
         """The pod its controller creates instead: ``<first name>-r<n>``, never a live key."""
@@ -279,7 +368,7 @@ class SimCluster:
         del self._pending[entry.workload][key]
         self._running.setdefault(entry.workload, {})[key] = None
         self._table.bind(slot, bound, self._by_ident[entry.ident].need)
-        self._recorder.pod_bound(key, now)
+        self._recorder.pod_bound(key, now, node.name)
         self._view = None
         self._spread_changed(bound)
         for listener in self._listeners:
@@ -303,7 +392,7 @@ class SimCluster:
         """Pending and bound pods (submission order) and registered nodes (by name)."""
         if self._view is None:
             pods = tuple(entry.pod for entry in self._pods.values())
-            self._view = Observation(pods, tuple(self._table.nodes()))
+            self._view = Observation(pods, tuple(self._table.nodes()), self.pdbs)
         return self._view
 
     def record_event(self, pod: Pod, reason: str, message: str) -> None:

@@ -23,22 +23,31 @@ from autoscaler.control.snapshot_fields import (
     child,
     qualified_name,
 )
-from autoscaler.control.snapshot_pods import toleration
+from autoscaler.control.snapshot_pods import PDB_FIELDS, pdb, toleration
 from autoscaler.model.aks import Catalog, load_catalog
+from autoscaler.model.disruption import PodDisruptionBudget
 from autoscaler.model.errors import ValidationError
-from autoscaler.model.labels import labels_of
+from autoscaler.model.labels import LabelSelector, labels_of
 from autoscaler.model.pod import Toleration
 from autoscaler.model.pool import AgentPool
 from autoscaler.model.quantity import quantity_units
 from simulator.curves import parse_curve
-from simulator.scenario import DEFAULT_START, Batch, Deployment, PodTemplate, Scenario, Workload
+from simulator.scenario import (
+    DEFAULT_START,
+    Batch,
+    Deployment,
+    PodTemplate,
+    Scenario,
+    TraceReplay,
+    Workload,
+)
 from simulator.settings import parse_autoscaler, parse_cloud, parse_pools
 from simulator.traces import load_azure_llm, load_openb, trace_kind
 from simulator.yamlsource import duration, instant, kind_of, number, read_yaml, resolve
 
 TOP_FIELDS = (
     "description", "start", "region", "seed", "sampleEvery", "vmSizes", "autoscaler", "cloud",
-    "workloads", "traces",
+    "workloads", "traces", "podDisruptionBudgets",
 )
 POD_FIELDS = (
     "gpu", "tolerateSpot", "zoneSpread", "hostnameSpread", "nodeSelector", "tolerations",
@@ -97,6 +106,7 @@ def parse_scenario(value: object, base_dir: Path) -> Scenario:
     ]
     workloads += [_trace(item, at, base_dir) for item, at in top.items("traces")]
     _unique_names(top, workloads)
+    pdbs = tuple(_pdb(item, at, workloads) for item, at in top.items("podDisruptionBudgets"))
     return Scenario(
         name=top.text("name"),
         description=top.text("description", "", nonempty=False).strip(),
@@ -111,7 +121,30 @@ def parse_scenario(value: object, base_dir: Path) -> Scenario:
         loop_interval_s=settings.loop_interval_s,
         sample_every_s=_seconds(top, "sampleEvery", 60.0),
         cloud=parse_cloud(top.get("cloud"), top.at("cloud"), region, catalog),
+        pdbs=pdbs,
     )
+
+
+def _pdb(value: object, path: str, workloads: list[Workload]) -> PodDisruptionBudget:
+    """A budget over a workload's pods (``workload``: its namespace and pod labels) or over a
+    label ``selector``."""
+    fields = Fields(value, path, required=("name",), optional=(*PDB_FIELDS, "workload"))
+    if fields.has("workload") == fields.has("selector"):
+        raise ValidationError(fields.at("workload"), "set exactly one of workload and selector")
+    if not fields.has("workload"):
+        return pdb(fields)
+    name = fields.text("workload")
+    found = next((w for w in workloads if w.name == name), None)
+    if found is None:
+        raise ValidationError(fields.at("workload"), f"unknown workload {name!r}")
+    if fields.has("namespace"):
+        raise ValidationError(fields.at("namespace"), "comes from the workload; leave it out")
+    if isinstance(found, TraceReplay):
+        labels = found.pods[0].template.labels if found.pods else (("app", name),)
+    else:
+        labels = found.template.labels
+    selector = LabelSelector(labels)
+    return replace(pdb(fields, selector), namespace=found.namespace)
 
 
 def _seconds(fields: Fields, key: str, default: float) -> float:

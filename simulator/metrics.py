@@ -20,6 +20,7 @@ class PodRecord:
     lost: str | None = None  # why a pod ended without running to its end (e.g. evicted bare pod)
     pending_reason: str | None = None  # last NotTriggerScaleUp reason seen while pending
     evictions: int = 0
+    node: str | None = None  # the node it was last bound to
 
 
 @dataclass(slots=True)
@@ -73,15 +74,19 @@ class Recorder:
     failures: dict[str, int] = field(default_factory=dict)  # error code -> count
     spot_evictions: int = 0
     events: dict[str, int] = field(default_factory=dict)  # Kubernetes event reason -> count
+    disrupted: int = 0  # pods the autoscaler evicted (scale-down drains)
+    evictions_blocked: int = 0  # evictions refused by a PodDisruptionBudget (429)
+    pdb_violations: dict[str, int] = field(default_factory=dict)  # budget -> times broken
 
     # pods ---------------------------------------------------------------------------------
     def pod_created(self, key: str, workload: str, t: float) -> None:
         self.pods[key] = PodRecord(key, workload, t)
 
-    def pod_bound(self, key: str, t: float) -> None:
+    def pod_bound(self, key: str, t: float, node: str | None = None) -> None:
         record = self.pods[key]
         if record.bound is None:
             record.bound = t
+        record.node = node
 
     def pod_finished(self, key: str, t: float) -> None:
         self.pods[key].finished = t
@@ -126,6 +131,15 @@ class Recorder:
 
     def spot_evicted(self) -> None:
         self.spot_evictions += 1
+
+    def pod_disrupted(self) -> None:
+        self.disrupted += 1
+
+    def eviction_blocked(self) -> None:
+        self.evictions_blocked += 1
+
+    def pdb_violated(self, budget: str) -> None:
+        self.pdb_violations[budget] = self.pdb_violations.get(budget, 0) + 1
 
     def event(self, reason: str) -> None:
         self.events[reason] = self.events.get(reason, 0) + 1

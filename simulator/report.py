@@ -20,6 +20,14 @@ lost, withdrawn (deleted by its workload while still pending) or pending at the 
 The last two never ran: they are listed as "never scheduled" with the autoscaler's last
 NotTriggerScaleUp reason, or ``NO_REASON`` when the loop never said why.
 A node is billed from the moment it is requested until it is removed (or the run ends).
+
+Scale-down (``scale_down``): nodes removed by name (``delete-machines``), pods disrupted (evicted
+by drains, or still on a node when it was deleted), evictions a PodDisruptionBudget refused
+(429, retried), and budget violations (a node deleted with more of a budget's pods than it
+allowed). Savings are against a no-scale-down counterfactual estimated from this run: each node
+scale-down removed would have been billed until the end of the run instead. The estimate
+ignores what the counterfactual would also have changed (a node that stayed could have spared
+a later scale-up, or been lost to a Spot eviction), so it is an upper bound of what was saved.
 """
 
 from __future__ import annotations
@@ -199,6 +207,27 @@ def _cost(recorder: Recorder, end: float) -> Doc:
     }
 
 
+SCALE_DOWN_REASON = "delete-machines"
+
+
+def _scale_down(recorder: Recorder, end: float) -> Doc:
+    removed = [
+        r for r in sorted(recorder.nodes.values(), key=lambda r: r.name)
+        if r.removal_reason == SCALE_DOWN_REASON and r.removed is not None and r.removed <= end
+    ]
+    hours = [(end - (r.removed or end)) / 3600.0 for r in removed]
+    saved = (h * r.price_per_hour for h, r in zip(hours, removed, strict=True))
+    return {
+        "nodes_removed": len(removed),
+        "node_hours_saved": round(math.fsum(hours), 4),
+        "cost_saved_usd": round(math.fsum(saved), 4),
+        "pods_disrupted": recorder.disrupted,
+        "evictions_blocked_by_pdb": recorder.evictions_blocked,
+        "pdb_violations": sum(recorder.pdb_violations.values()),
+        "pdb_violations_by_budget": dict(sorted(recorder.pdb_violations.items())),
+    }
+
+
 def cumulative_cost(nodes: Iterable[NodeRecord], times: Sequence[float]) -> list[float]:
     """Exact USD spent by each of ``times``: integrates the price step function of the nodes."""
     records = list(nodes)
@@ -289,6 +318,7 @@ def build_report(recorder: Recorder, *, end: float, run: Mapping[str, object]) -
         "pods": _pods(recorder, end),
         "nodes": _nodes(recorder, end),
         "cost": _cost(recorder, end),
+        "scale_down": _scale_down(recorder, end),
         "utilisation": _utilisation(series),
         "cloud": {
             "api_calls": dict(sorted(recorder.api_calls.items())),

@@ -194,7 +194,7 @@ def simulate(
     recorder = Recorder(sample_every=scenario.sample_every_s)
     catalog = scenario.catalog()
     rng = np.random.default_rng(scenario.seed)
-    cluster = SimCluster(engine, recorder)
+    cluster = SimCluster(engine, recorder, scenario.pdbs)
     cloud = SimCloud(
         engine, cluster, recorder, scenario.pools, catalog, scenario.region, scenario.cloud, rng
     )

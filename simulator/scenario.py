@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from autoscaler.control.loop import LoopConfig
 from autoscaler.model.aks import Catalog, load_catalog
+from autoscaler.model.disruption import PodDisruptionBudget
 from autoscaler.model.labels import HOSTNAME_LABEL, SPOT_LABEL, ZONE_LABEL, Labels, LabelSelector
 from autoscaler.model.pod import (
     Container,
@@ -170,6 +171,7 @@ class Scenario:
     loop_interval_s: float = 10.0
     sample_every_s: float = 60.0
     cloud: CloudModel = CloudModel()
+    pdbs: tuple[PodDisruptionBudget, ...] = ()  # PodDisruptionBudgets the cluster enforces
 
     def catalog(self) -> Catalog:
         """The VM-size catalog with this scenario's overrides applied."""

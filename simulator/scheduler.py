@@ -204,6 +204,14 @@ class NodeTable:
         self._rerank()
         return slot
 
+    def update(self, slot: int, node: Node) -> None:
+        """The node's spec changed (cordon, taints): same name, labels and allocatable."""
+        held = self._slot(slot)
+        held.node = node
+        self.usable[slot] = self.ready[slot] and not node.unschedulable
+        for (honor, _), (pod, mask) in self._masks.items():
+            mask[slot] = self._verdict(pod, honor, node, held.labels)
+
     def set_ready(self, slot: int) -> None:
         node = self.node(slot)
         self._slot(slot).node = replace(node, ready=True)
@@ -276,6 +284,10 @@ class NodeTable:
         for (namespace, selector), counts in self._counts.items():
             if selects(pod, selector, namespace):
                 counts[slot] += sign
+
+    def pods_on(self, slot: int) -> list[Pod]:
+        held = self._slot(slot)
+        return [held.pods[key] for key in sorted(held.pods)]
 
     def free_resources(self, slot: int) -> Resources:
         return Resources.of(zip(self.axes, self.free[:, slot].tolist(), strict=True))

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from autoscaler.control.loop import LoopConfig
+from autoscaler.control.scaledown import ScaleDownConfig
 from autoscaler.control.snapshot_fields import (
     Fields,
     as_enum,
@@ -48,7 +49,11 @@ POOL_FIELDS = (
 )
 AUTOSCALER_FIELDS = (
     "loopInterval", "managedPools", "limits", "priorityTiers", "maxNewNodesPerLoop",
-    "maxNodeProvisionTime", "poolRefreshInterval", "dryRun",
+    "maxNodeProvisionTime", "poolRefreshInterval", "dryRun", "scaleDown",
+)
+SCALE_DOWN_FIELDS = (
+    "enabled", "utilizationThreshold", "unneededTime", "delayAfterScaleUp", "delayAfterFailure",
+    "maxDisruption", "drainTimeout", "maxGracefulTermination",
 )
 CLOUD_FIELDS = (
     "provisioning", "operationTime", "registerLead", "capacity", "quotas",
@@ -171,8 +176,46 @@ def parse_autoscaler(
         max_node_provision_time=timedelta(seconds=_seconds(fields, "maxNodeProvisionTime", 900)),
         pool_refresh_interval=timedelta(seconds=_seconds(fields, "poolRefreshInterval", 30)),
         dry_run=fields.boolean("dryRun", False),
+        scale_down=_scale_down(fields),
     )
     return AutoscalerSettings(loop, _seconds(fields, "loopInterval", 10.0))
+
+
+def _scale_down(fields: Fields) -> ScaleDownConfig:
+    """The ``scaleDown`` section; absent keys keep Cluster Autoscaler's defaults."""
+    if not fields.has("scaleDown"):
+        return ScaleDownConfig()
+    section = Fields(fields.get("scaleDown"), fields.at("scaleDown"), optional=SCALE_DOWN_FIELDS)
+    base = ScaleDownConfig()
+
+    def span(key: str, default: timedelta) -> timedelta:
+        if not section.has(key):
+            return default
+        return timedelta(seconds=duration(section.get(key), section.at(key)))
+
+    threshold = base.utilisation_threshold
+    if section.has("utilizationThreshold"):
+        at = section.at("utilizationThreshold")
+        threshold = number(section.get("utilizationThreshold"), at, hi=1.0)
+    fraction = base.max_disrupted_fraction
+    if section.has("maxDisruption"):
+        text = as_text(section.get("maxDisruption"), section.at("maxDisruption"))
+        match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)%", text)
+        if match is None or not 0 < float(match[1]) <= 100:
+            raise ValidationError(section.at("maxDisruption"), f"expected a percentage like "
+                                  f"'10%' in (0, 100], got {text!r}")
+        fraction = float(match[1]) / 100
+    return ScaleDownConfig(
+        enabled=section.boolean("enabled", True),
+        utilisation_threshold=threshold,
+        unneeded_time=span("unneededTime", base.unneeded_time),
+        delay_after_scale_up=span("delayAfterScaleUp", base.delay_after_scale_up),
+        delay_after_failure=span("delayAfterFailure", base.delay_after_failure),
+        max_disrupted_fraction=fraction,
+        drain_timeout=span("drainTimeout", base.drain_timeout),
+        max_grace_seconds=int(span("maxGracefulTermination",
+                                   timedelta(seconds=base.max_grace_seconds)).total_seconds()),
+    )
 
 
 def _seconds(fields: Fields, key: str, default: float) -> float:

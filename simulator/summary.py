@@ -102,6 +102,15 @@ def render_summary(report: Doc, timing: Doc, console: Console) -> None:
     facts.add_row("failures", _counts(cloud["failures"]))
     facts.add_row("API calls", _counts(cloud["api_calls"]))
     facts.add_row("spot evictions", str(cloud["spot_evictions"]))
+    down = report.get("scale_down")
+    if down is not None:
+        facts.add_row(
+            "scale-down",
+            f"{down['nodes_removed']} nodes removed, ~${down['cost_saved_usd']:,.2f} saved "
+            f"({down['node_hours_saved']:,.1f} node-hours, estimate), {down['pods_disrupted']} "
+            f"pods disrupted, {down['evictions_blocked_by_pdb']} evictions refused by a budget, "
+            f"{down['pdb_violations']} budget violations",
+        )
     facts.add_row(
         "loop",
         f"{loops['passes']} passes, {loops['actions']} actions, "

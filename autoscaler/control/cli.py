@@ -1,5 +1,5 @@
 """The ``surge`` command line: ``surge plan`` on a snapshot, ``surge snapshot`` of a live cluster,
-``surge bench``, ``surge simulate``, ``surge --version``.
+``surge bench``, ``surge simulate``, ``surge twin``, ``surge --version``.
 
 Callers: the ``surge`` console script (pyproject ``[project.scripts]``), ``make demo`` and
 ``make bench``, and tests, which call ``main([...])`` in-process. Exit codes: 0 success; 2 usage
@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run a benchmark",
         description="Run a benchmark; arguments after the suite name go to the benchmark.",
     )
-    bench.add_argument("suite", choices=("planner",), help="benchmark suite")
+    bench.add_argument("suite", choices=("planner", "sim"), help="benchmark suite")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the suite")
     bench.set_defaults(handler=_bench)
 
@@ -86,6 +86,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the simulator")
     simulate.set_defaults(handler=_simulate)
+
+    twin = commands.add_parser(
+        "twin",
+        help="serve a Kubernetes API twin (for kubectl and the controller) with a cluster",
+        description="Serve the Kubernetes twin on loopback, loaded from a snapshot or a "
+        "scenario; every argument goes to it (surge twin --help lists them).",
+        add_help=False,
+    )
+    twin.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the twin")
+    twin.set_defaults(handler=_twin)
     return parser
 
 
@@ -170,6 +180,16 @@ def _simulate(args: argparse.Namespace) -> int:
     return run(list(args.args))
 
 
+def _twin(args: argparse.Namespace) -> int:
+    try:
+        twin = importlib.import_module("simulator.twin.kube_serve")
+    except ImportError as error:
+        print(f"surge: error: surge twin needs the simulator package: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    run: Callable[[list[str]], int] = twin.main
+    return run(list(args.args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``surge`` command; returns the exit code instead of exiting (the console
     script's wrapper passes it to ``sys.exit``)."""
@@ -179,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Forwarded untouched: argparse would claim the simulator's options (--seed, --help)
         # as unknown options of ``surge`` before the REMAINDER positional could take them.
         return _simulate(argparse.Namespace(args=arguments[1:]))
+    if arguments[:1] == ["twin"]:
+        return _twin(argparse.Namespace(args=arguments[1:]))
     try:
         args = parser.parse_args(arguments)
         code: int = args.handler(args)

@@ -34,6 +34,7 @@ from autoscaler.cloud.provider import (
 from autoscaler.cloud.store import OperationStore
 from autoscaler.control.backoff import Backoffs
 from autoscaler.control.clock import Clock
+from autoscaler.control.scaledown import ScaleDown, ScaleDownConfig, ScaleDownReport
 from autoscaler.kube.source import ClusterSource, NotSynced, Observation
 from autoscaler.model.aks import Catalog, load_catalog
 from autoscaler.model.plan import ClusterLimits, Policy, ScaleUpPlan
@@ -52,6 +53,7 @@ class LoopConfig:
     max_node_provision_time: timedelta = timedelta(minutes=15)
     pool_refresh_interval: timedelta = timedelta(seconds=30)
     dry_run: bool = False
+    scale_down: ScaleDownConfig = ScaleDownConfig()  # scale_down.enabled: the on/off flag
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class LoopReport:
     skipped: str | None = None  # why nothing was planned or done
     decision_seconds: float = 0.0  # wall time of encode + plan
     warnings: tuple[str, ...] = ()
+    scale_down: ScaleDownReport | None = None
 
 
 @dataclass(slots=True)
@@ -108,6 +111,9 @@ class Reconciler:
         self.hold_until: datetime | None = None  # after a 429, no cloud call before this
         self._pools = _Pools()
         self._said: dict[str, str] = {}  # group key -> last event message (deduplication)
+        self.scale_down = ScaleDown(
+            config.scale_down, source, cloud, self.inflight, store, config.dry_run
+        )
 
     # -- observe ---------------------------------------------------------------------------
 
@@ -132,6 +138,12 @@ class Reconciler:
         """Failed operations put their (VM size, zone, priority) in backoff."""
         failures: list[str] = []
         for op, status in ended:
+            if op.kind == "delete-machines":
+                # Not a capacity signal: scale-down backs itself off and uncordons the nodes.
+                failed = self.scale_down.operation_ended(op, status, now)
+                if failed is not None:
+                    failures.append(failed)
+                continue
             if status.state is not OperationState.FAILED:
                 continue
             code = status.error_code or "Unknown"
@@ -207,34 +219,35 @@ class Reconciler:
         }
         registered = _registered(view)
         actions = self._provision_timeouts(now, effective, registered)
-        if all(pod.node_name is not None for pod in view.pods):
-            # Nothing pending, nothing to plan: the plan would be empty by definition, and a
-            # steady cluster is what most passes see.
-            return LoopReport(now, ScaleUpPlan((), ()), tuple(actions), tuple(failures))
+        pool_list = tuple(effective[n] for n in sorted(effective))
         options, warnings = build_options(
-            self.config.region,
-            tuple(effective[n] for n in sorted(effective)),
-            view.nodes,
-            self.catalog,
-            self.config.managed_pools,
+            self.config.region, pool_list, view.nodes, self.catalog, self.config.managed_pools
         )
-        state = ClusterState(
-            region=self.config.region,
-            pools=tuple(effective[n] for n in sorted(effective)),
-            options=options,
-            nodes=view.nodes,
-            pods=view.pods,
-            backoffs=self.backoffs.active(now),
-            limits=self.config.limits,
-            policy=self.config.policy,
-            now=now,
+        plan, decision = ScaleUpPlan((), ()), 0.0
+        # Nothing pending (what most passes of a steady cluster see): the plan would be empty
+        # by definition, and is not computed.
+        if any(pod.node_name is None for pod in view.pods):
+            state = ClusterState(
+                region=self.config.region,
+                pools=pool_list,
+                options=options,
+                nodes=view.nodes,
+                pods=view.pods,
+                backoffs=self.backoffs.active(now),
+                limits=self.config.limits,
+                policy=self.config.policy,
+                now=now,
+            )
+            started = self.timer()
+            plan = plan_scale_up(state)
+            decision = self.timer() - started
+            actions += self._act(now, plan)
+            self._record(plan, view)
+        down = self.scale_down.run(now, view, effective, options, plan, self.config.region)
+        actions += _deletions(down, effective)
+        return LoopReport(
+            now, plan, tuple(actions), tuple(failures), None, decision, warnings, down
         )
-        started = self.timer()
-        plan = plan_scale_up(state)
-        decision = self.timer() - started
-        actions += self._act(now, plan)
-        self._record(plan, view)
-        return LoopReport(now, plan, tuple(actions), tuple(failures), None, decision, warnings)
 
     # -- act -------------------------------------------------------------------------------
 
@@ -291,6 +304,7 @@ class Reconciler:
         self.before[pool] = current
         if target > current:
             self.requested[pool] = now
+            self.scale_down.note_scale_up(now)
         return ScaleAction(pool, current, target, "started")
 
     def _provision_timeouts(
@@ -337,6 +351,19 @@ class Reconciler:
             pod = pending.get(outcome.first_pod)
             if pod is not None:
                 self.source.record_event(pod, reason, message)
+
+
+def _deletions(down: ScaleDownReport, pools: Mapping[str, AgentPool]) -> list[ScaleAction]:
+    """One action per pool whose nodes scale-down asked AKS to delete this pass."""
+    by_pool: dict[str, list[str]] = {}
+    for pool, name in down.deleting:
+        by_pool.setdefault(pool, []).append(name)
+    actions = []
+    for pool, names in sorted(by_pool.items()):
+        current = pools[pool].count if pool in pools else len(names)
+        detail = "delete-machines " + ", ".join(names)
+        actions.append(ScaleAction(pool, current, current - len(names), "started", detail))
+    return actions
 
 
 def _registered(view: Observation) -> dict[str, int]:

@@ -5,7 +5,8 @@ The format is documented in docs/snapshot.md and docs/snapshot.schema.json. Load
 an unknown key, a wrong type, a malformed quantity or timestamp, a bad enum value or a dangling
 reference is a ``ValidationError`` naming the JSON path (``$.pods[3].containers[0]...``). The
 whole document is checked before the catalog is loaded and node options are built, so a bad
-snapshot never yields partial output. Pod entries are read by ``control.snapshot_pods``.
+snapshot never yields partial output. Pod entries are read by ``control.snapshot_pods``;
+``read_node`` also reads live nodes for ``control.kubeobjects``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TypeVar
 
 from autoscaler.control.snapshot_fields import (
@@ -28,8 +29,9 @@ from autoscaler.control.snapshot_fields import (
     resources_of,
     timestamp,
 )
-from autoscaler.control.snapshot_pods import PodReader
+from autoscaler.control.snapshot_pods import PDB_FIELDS, PodReader, annotation_map, pdb
 from autoscaler.model.aks import load_catalog
+from autoscaler.model.disruption import PodDisruptionBudget
 from autoscaler.model.errors import ValidationError
 from autoscaler.model.labels import labels_of
 from autoscaler.model.node import Node, Taint
@@ -81,7 +83,7 @@ def _no_nan(constant: str) -> object:
 
 TOP_FIELDS = (
     "limits", "policy", "vmSizes", "managedPools", "nodes", "pods",
-    "persistentVolumeClaims", "backoffs",
+    "persistentVolumeClaims", "backoffs", "podDisruptionBudgets",
 )
 POOL_FIELDS = (
     "minCount", "maxCount", "zones", "priority", "mode", "nodeLabels", "nodeTaints", "maxPods",
@@ -107,12 +109,13 @@ def parse_snapshot(doc: object) -> tuple[ClusterState, tuple[str, ...]]:
     now = timestamp(top.get("capturedAt"), "$.capturedAt")
     pools = _unique([_pool(v, p) for v, p in top.items("pools")], "pool")
     pool_names = {pool.name for pool, _ in pools}
-    nodes = _unique([_node(v, p, pool_names) for v, p in top.items("nodes")], "node")
+    nodes = _unique([(read_node(v, p, pool_names), p) for v, p in top.items("nodes")], "node")
     pods, affinity_users = _pods(top, _claims(top, region), {node.name for node, _ in nodes})
     limits = _limits(top)
     policy = _policy(top, pool_names)
     managed = _managed(top, pools)
     backoffs = tuple(_backoff(v, p, region) for v, p in top.items("backoffs"))
+    pdbs = _pdbs(top)
     overrides = _vm_sizes(top)
 
     # Everything is valid: only now build the catalog (it checks its overrides) and options.
@@ -133,6 +136,7 @@ def parse_snapshot(doc: object) -> tuple[ClusterState, tuple[str, ...]]:
         limits=limits,
         policy=policy,
         now=now,
+        pdbs=pdbs,
     )
     return state, (*warnings, *option_warnings)
 
@@ -231,13 +235,15 @@ def _aks_taint(value: object, path: str) -> Taint:
     return Taint(key, label_value(taint_value, path), as_enum(TaintEffect, effect, path))
 
 
-def _node(value: object, path: str, pools: set[str]) -> tuple[Node, str]:
+def read_node(value: object, path: str, pools: Collection[str] | None = None) -> Node:
+    """One ``nodes[]`` entry; ``pools`` None accepts any pool name (the kube adapter's case:
+    a node names its pool in a label, whatever the cloud reports)."""
     fields = Fields(
         value, path, required=("name", "allocatable"),
-        optional=("pool", "labels", "taints", "ready", "unschedulable"),
+        optional=("pool", "labels", "taints", "ready", "unschedulable", "annotations"),
     )
     pool = fields.text("pool") or None
-    if pool is not None and pool not in pools:
+    if pool is not None and pools is not None and pool not in pools:
         raise ValidationError(fields.at("pool"), f"unknown pool {pool!r}")
     allocatable = resources_of(fields.get("allocatable"), fields.at("allocatable"))
     reported = as_object(fields.get("allocatable"), fields.at("allocatable"))
@@ -262,8 +268,12 @@ def _node(value: object, path: str, pools: set[str]) -> tuple[Node, str]:
         allocatable=allocatable,
         ready=fields.boolean("ready", True),
         unschedulable=fields.boolean("unschedulable", False),
+        annotations=(
+            annotation_map(fields.get("annotations"), fields.at("annotations"))
+            if fields.has("annotations") else ()
+        ),
     )
-    return node, path
+    return node
 
 
 def _zone_label(value: object, path: str, region: str) -> str:
@@ -383,6 +393,19 @@ def _backoff(value: object, path: str, region: str) -> Backoff:
         until=timestamp(fields.get("until"), fields.at("until")),
         reason=fields.text("reason"),
     )
+
+
+def _pdbs(top: Fields) -> tuple[PodDisruptionBudget, ...]:
+    budgets: list[PodDisruptionBudget] = []
+    seen: dict[str, str] = {}
+    for item, at in top.items("podDisruptionBudgets"):
+        budget = pdb(Fields(item, at, required=("name",), optional=PDB_FIELDS))
+        if budget.key in seen:
+            reason = f"duplicate PodDisruptionBudget {budget.key} (first at {seen[budget.key]})"
+            raise ValidationError(child(at, "name"), reason)
+        seen[budget.key] = at
+        budgets.append(budget)
+    return tuple(budgets)
 
 
 def _vm_sizes(top: Fields) -> dict[str, Mapping[str, object]] | None:

@@ -17,12 +17,14 @@ from autoscaler.control.snapshot_fields import (
     as_enum,
     as_int,
     as_list,
+    as_object,
     as_text,
     child,
     label_map,
     label_value,
     qualified_name,
 )
+from autoscaler.model.disruption import PodDisruptionBudget
 from autoscaler.model.errors import ValidationError
 from autoscaler.model.labels import (
     HOSTNAME_LABEL,
@@ -41,6 +43,7 @@ from autoscaler.model.pod import (
     Toleration,
     TopologySpread,
 )
+from autoscaler.model.quantity import quantity_units
 from autoscaler.model.resources import Resources
 
 _SELECTOR_OPERATORS = (Operator.IN, Operator.NOT_IN, Operator.EXISTS, Operator.DOES_NOT_EXIST)
@@ -223,11 +226,21 @@ def container(value: object, path: str, *, init: bool) -> Container:
 
 
 def volume_claims(fields: Fields) -> tuple[str, ...]:
-    """Names of the PersistentVolumeClaims the pod mounts; other volume kinds are not modelled."""
+    """Names of the PersistentVolumeClaims the pod mounts (see ``volumes``)."""
+    return volumes(fields)[0]
+
+
+def volumes(fields: Fields) -> tuple[tuple[str, ...], bool]:
+    """(claim names, whether an ``emptyDir`` that is not memory-backed is mounted).
+
+    Only claims matter to placement and only disk-backed emptyDirs to scale-down (their data
+    dies with the node); other volume kinds are not modelled."""
     claims: list[str] = []
     names: set[str] = set()
+    local = False
     for item, at in fields.items("volumes"):
-        volume = Fields(item, at, required=("name",), optional=("persistentVolumeClaim",))
+        kinds = ("persistentVolumeClaim", "emptyDir")
+        volume = Fields(item, at, required=("name",), optional=kinds)
         name = as_text(volume.get("name"), volume.at("name"))
         if name in names:
             raise ValidationError(volume.at("name"), f"duplicate volume name {name!r}")
@@ -237,13 +250,22 @@ def volume_claims(fields: Fields) -> tuple[str, ...]:
                            required=("claimName",), optional=("readOnly",))
             claim.boolean("readOnly", False)
             claims.append(as_text(claim.get("claimName"), claim.at("claimName")))
-    return tuple(claims)
+        if volume.has("emptyDir"):
+            empty = Fields(volume.get("emptyDir"), volume.at("emptyDir"),
+                           optional=("medium", "sizeLimit"))
+            medium = empty.text("medium", "", nonempty=False)
+            if medium not in ("", "Memory"):
+                raise ValidationError(empty.at("medium"), f"{medium!r} is not one of: '', Memory")
+            if empty.has("sizeLimit"):
+                quantity_units("memory", empty.get("sizeLimit"), empty.at("sizeLimit"))
+            local = local or medium != "Memory"
+    return tuple(claims), local
 
 
 POD_FIELDS = (
     "uid", "owner", "labels", "nodeName", "priority", "initContainers", "overhead",
     "nodeSelector", "affinity", "tolerations", "topologySpreadConstraints", "volumes",
-    "namespace",
+    "namespace", "annotations", "terminationGracePeriodSeconds",
 )
 _Affinity = tuple[tuple[NodeSelectorTerm, ...], tuple[AntiAffinity, ...], bool]
 T = TypeVar("T")
@@ -319,7 +341,8 @@ class PodReader:
         no_affinity: _Affinity = ((), (), False)
         terms, anti, uses_pod_affinity = self._part(fields, "affinity", affinity, no_affinity)
         zones: tuple[str, ...] | None = None
-        for claim in volume_claims(fields):
+        claims, local_storage = volumes(fields)
+        for claim in claims:
             listed = self.claim_zones.get((namespace, claim))
             if listed is not None:
                 zones = listed if zones is None else tuple(z for z in zones if z in listed)
@@ -340,9 +363,66 @@ class PodReader:
             volume_zones=zones,
             node_name=fields.text("nodeName") or None,
             priority=fields.integer("priority", 0, -(2**31), INT32_MAX),
+            annotations=self._part(fields, "annotations", annotation_map, ()),
+            local_storage=local_storage,
+            grace_seconds=(
+                fields.integer("terminationGracePeriodSeconds", 0, 0, 2**63 - 1)
+                if fields.has("terminationGracePeriodSeconds") else None
+            ),
         )
         return pod, uses_pod_affinity
 
 
+def annotation_map(value: object, path: str) -> Labels:
+    """A ``{key: value}`` object of annotations: keys as label keys, values any string."""
+    return labels_of({
+        qualified_name(key, child(path, key)): as_text(item, child(path, key), nonempty=False)
+        for key, item in as_object(value, path).items()
+    })
+
+
 def _labels(value: object, path: str) -> Labels:
     return labels_of(label_map(value, path))
+
+
+# --- PodDisruptionBudgets -------------------------------------------------------------------
+
+PDB_FIELDS = ("namespace", "selector", "minAvailable", "maxUnavailable", "disruptionsAllowed")
+_PERCENT = re.compile(r"(?:100|[1-9]?[0-9])%")
+
+
+def int_or_percent(value: object, path: str) -> int | str:
+    """An IntOrString budget: an integer >= 0 or a percentage ``"0%"`` to ``"100%"``."""
+    if isinstance(value, str):
+        if _PERCENT.fullmatch(value) is None:
+            raise ValidationError(path, f"expected an integer or a percentage like '10%', got "
+                                  f"{value!r}")
+        return value
+    return as_int(value, path, 0, INT32_MAX)
+
+
+def pdb(fields: Fields, selector: LabelSelector | None = None) -> PodDisruptionBudget:
+    """A PodDisruptionBudget from an object read with (at least) ``PDB_FIELDS`` allowed and
+    ``name`` required; ``selector`` given replaces the object's own (scenario shortcuts).
+    Exactly one of minAvailable and maxUnavailable, as the API server requires."""
+    present = [key for key in ("minAvailable", "maxUnavailable") if fields.has(key)]
+    if len(present) != 1:
+        raise ValidationError(fields.at("minAvailable" if not present else "maxUnavailable"),
+                              "set exactly one of minAvailable and maxUnavailable")
+    budget = {key: int_or_percent(fields.get(key), fields.at(key)) for key in present}
+    if selector is None:
+        selector = LabelSelector()
+        if fields.has("selector"):
+            selector = label_selector(fields.get("selector"), fields.at("selector"))
+    allowed = None
+    if fields.has("disruptionsAllowed"):
+        allowed = as_int(fields.get("disruptionsAllowed"), fields.at("disruptionsAllowed"), 0,
+                         INT32_MAX)
+    return PodDisruptionBudget(
+        name=as_text(fields.get("name"), fields.at("name")),
+        namespace=fields.text("namespace", "default"),
+        selector=selector,
+        min_available=budget.get("minAvailable"),
+        max_unavailable=budget.get("maxUnavailable"),
+        disruptions_allowed=allowed,
+    )

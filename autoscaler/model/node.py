@@ -29,6 +29,7 @@ class Node:
     allocatable: Resources = Resources()
     ready: bool = True
     unschedulable: bool = False  # cordoned
+    annotations: Labels = ()  # sorted (key, value) pairs; read by scale-down only
 
     @property
     def zone(self) -> str | None:

@@ -1,7 +1,8 @@
 """A pod as the planner sees it: requests, placement constraints, owner and binding.
 
 Callers: the snapshot loader and the kube adapter build these; ``planner.encode`` groups the
-pending ones; the simulator's scheduler binds them. Only scheduling-relevant fields are kept.
+pending ones; the simulator's scheduler binds them. Only scheduling-relevant fields are kept, and
+the few scale-down reads (annotations, owner kind, local storage: ``planner.scaledown_rules``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from enum import StrEnum
 
 from autoscaler.model.labels import Labels, LabelSelector, Requirement
 from autoscaler.model.resources import Resources
+
+# Set by the kubelet on the API copy of a static pod (kubernetes.io "Static Pods").
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
 
 class TaintEffect(StrEnum):
@@ -84,7 +88,24 @@ class Pod:
     volume_zones: tuple[str, ...] | None = None  # zones allowed by bound PVs; None: any
     node_name: str | None = None
     priority: int = 0
+    annotations: Labels = ()  # sorted (key, value) pairs; read by scale-down only
+    local_storage: bool = False  # mounts an emptyDir that is not memory-backed
+    grace_seconds: int | None = None  # terminationGracePeriodSeconds; None: not known
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def owner_kind(self) -> str:
+        """Kind of the controlling owner ("ReplicaSet", "DaemonSet", ...), "" for a bare pod."""
+        return self.owner.partition("/")[0] if self.owner else ""
+
+    @property
+    def mirror(self) -> bool:
+        """A static pod's mirror: the kubelet owns it, the API server cannot evict it."""
+        return any(key == MIRROR_ANNOTATION for key, _ in self.annotations)
+
+    @property
+    def daemonset(self) -> bool:
+        return self.owner_kind == "DaemonSet"

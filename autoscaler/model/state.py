@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from autoscaler.model.disruption import PodDisruptionBudget
 from autoscaler.model.node import Node
 from autoscaler.model.plan import Backoff, ClusterLimits, Policy
 from autoscaler.model.pod import Pod
@@ -33,3 +34,4 @@ class ClusterState:
     limits: ClusterLimits = ClusterLimits()
     policy: Policy = Policy()
     now: datetime = field(default=datetime(1970, 1, 1, tzinfo=UTC))
+    pdbs: tuple[PodDisruptionBudget, ...] = ()  # read by scale-down only

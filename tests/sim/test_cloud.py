@@ -49,6 +49,7 @@ class StandInCluster(FakeSource):
         super().__init__()
         self.engine = engine
         self.calls: list[tuple[str, str, float, object]] = []  # (verb, node, time, extra)
+        self.notices: list[tuple[str, float]] = []  # Spot eviction notices (node, time)
 
     def add_node(self, node: Node, *, ready_after: float) -> None:
         self.calls.append(("add", node.name, self.engine.now, ready_after))
@@ -61,6 +62,9 @@ class StandInCluster(FakeSource):
     def remove_node(self, name: str, reason: str) -> None:
         self.calls.append(("remove", name, self.engine.now, reason))
         self.nodes = [n for n in self.nodes if n.name != name]
+
+    def eviction_notice(self, name: str) -> None:
+        self.notices.append((name, self.engine.now))
 
     def node_names(self, pool: str) -> list[str]:
         return sorted(n.name for n in self.nodes if n.pool == pool)

@@ -9,13 +9,12 @@ format is documented in docs/scenarios.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from enum import StrEnum
-from typing import TypeVar
 
 from autoscaler.control.loop import LoopConfig
 from autoscaler.control.scaledown import ScaleDownConfig
+from autoscaler.control.snapshot import read_pool
 from autoscaler.control.snapshot_fields import (
     Fields,
     as_enum,
@@ -24,29 +23,15 @@ from autoscaler.control.snapshot_fields import (
     as_object,
     as_text,
     child,
-    label_value,
-    qualified_name,
 )
 from autoscaler.model.aks import Catalog, zone_label
 from autoscaler.model.errors import ValidationError
-from autoscaler.model.labels import labels_of
-from autoscaler.model.node import Taint
 from autoscaler.model.plan import ClusterLimits, Policy
-from autoscaler.model.pod import TaintEffect
 from autoscaler.model.pool import AgentPool, PoolMode, Priority
 from autoscaler.model.quantity import quantity_units
 from simulator.cloud import CloudModel
 from simulator.yamlsource import duration, number, zone_number
 
-E = TypeVar("E", bound=StrEnum)
-MAX_POOL_NODES = 1000  # AKS's limit on the nodes of one agent pool; the default maxCount
-_POOL_NAME = re.compile(r"[a-z][a-z0-9]{0,11}")  # AKS's rule for Linux agent pool names
-_K8S_VERSION = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
-
-POOL_FIELDS = (
-    "zones", "priority", "count", "minCount", "maxCount", "mode", "labels", "taints", "maxPods",
-    "kubernetesVersion",
-)
 AUTOSCALER_FIELDS = (
     "loopInterval", "managedPools", "limits", "priorityTiers", "maxNewNodesPerLoop",
     "maxNodeProvisionTime", "poolRefreshInterval", "dryRun", "scaleDown",
@@ -81,60 +66,15 @@ def parse_pools(value: object, path: str, catalog: Catalog) -> tuple[AgentPool, 
 
 
 def _pool(value: object, path: str, catalog: Catalog) -> AgentPool:
-    fields = Fields(value, path, required=("name", "vmSize"), optional=POOL_FIELDS)
-    name = fields.text("name")
-    if _POOL_NAME.fullmatch(name) is None:
-        rule = "1-12 lowercase letters and digits, starting with a letter"
-        raise ValidationError(fields.at("name"), f"invalid pool name {name!r} ({rule})")
-    vm = catalog.get(fields.text("vmSize"))
+    """A scenario pool: the snapshot's pool reader with the scenario's field names, and a VM
+    size that must be in the catalog (the simulated cloud needs its shape and price)."""
+    pool = read_pool(value, path, count_required=False, labels_key="labels",
+                     taints_key="taints", zone=zone_number)
+    vm = catalog.get(pool.vm_size)
     if vm is None:
-        reason = f"{fields.text('vmSize')!r} is not in the VM-size catalog; add it under vmSizes"
-        raise ValidationError(fields.at("vmSize"), reason)
-    count = fields.integer("count", 0, 0, MAX_POOL_NODES)
-    min_count = fields.integer("minCount", 0, 0, MAX_POOL_NODES)
-    max_count = fields.integer("maxCount", MAX_POOL_NODES, 0, MAX_POOL_NODES)
-    for floor, floor_value in (("count", count), ("minCount", min_count)):
-        if max_count < floor_value:
-            reason = f"{max_count} is less than {floor} {floor_value}"
-            raise ValidationError(fields.at("maxCount"), reason)
-    zones: list[str] = []
-    for item, at in fields.items("zones"):
-        zone = zone_number(item, at)
-        if zone in zones:
-            raise ValidationError(at, f"duplicate zone {zone!r}")
-        zones.append(zone)
-    version = fields.text("kubernetesVersion", "1.30")
-    if _K8S_VERSION.fullmatch(version) is None:
-        raise ValidationError(fields.at("kubernetesVersion"), f"invalid version {version!r}")
-    return AgentPool(
-        name=name,
-        vm_size=vm.name,
-        count=count,
-        min_count=min_count,
-        max_count=max_count,
-        zones=tuple(zones),
-        priority=_choice(fields, "priority", Priority, Priority.REGULAR),
-        mode=_choice(fields, "mode", PoolMode, PoolMode.USER),
-        labels=labels_of(fields.labels("labels")),
-        taints=tuple(aks_taint(v, p) for v, p in fields.items("taints")),
-        max_pods=fields.integer("maxPods", 30, 1, 250),
-        kubernetes_version=version,
-    )
-
-
-def _choice(fields: Fields, key: str, cls: type[E], default: E) -> E:
-    return default if not fields.has(key) else as_enum(cls, fields.get(key), fields.at(key))
-
-
-def aks_taint(value: object, path: str) -> Taint:
-    """AKS ``nodeTaints`` string form: ``key=value:Effect`` or ``key:Effect``."""
-    text = as_text(value, path)
-    head, sep, effect = text.rpartition(":")
-    if not sep:
-        raise ValidationError(path, f"expected 'key=value:Effect', got {text!r}")
-    key, _, taint_value = head.partition("=")
-    qualified_name(key, path)
-    return Taint(key, label_value(taint_value, path), as_enum(TaintEffect, effect, path))
+        reason = f"{pool.vm_size!r} is not in the VM-size catalog; add it under vmSizes"
+        raise ValidationError(child(path, "vmSize"), reason)
+    return replace(pool, vm_size=vm.name)
 
 
 # --- autoscaler -------------------------------------------------------------------------------

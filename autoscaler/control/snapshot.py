@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TypeVar
 
 from autoscaler.control.snapshot_fields import (
@@ -175,7 +175,29 @@ def _unique(entries: list[tuple[Named, str]], what: str) -> list[tuple[Named, st
 
 
 def _pool(value: object, path: str) -> tuple[AgentPool, str]:
-    fields = Fields(value, path, required=("name", "vmSize", "count"), optional=POOL_FIELDS)
+    return read_pool(value, path), path
+
+
+def read_pool(
+    value: object,
+    path: str,
+    *,
+    count_required: bool = True,
+    labels_key: str = "nodeLabels",
+    taints_key: str = "nodeTaints",
+    zone: Callable[[object, str], str] | None = None,
+) -> AgentPool:
+    """One agent pool entry, as AKS describes it. Also the scenario files' reader
+    (``simulator.settings``), which names labels and taints ``labels``/``taints``, lets
+    ``count`` default to 0 and reads zones written as numbers (``zone``)."""
+    renamed = {"nodeLabels": labels_key, "nodeTaints": taints_key}
+    optional = tuple(renamed.get(f, f) for f in POOL_FIELDS)
+    required: tuple[str, ...] = ("name", "vmSize")
+    if count_required:
+        required += ("count",)
+    else:
+        optional += ("count",)
+    fields = Fields(value, path, required=required, optional=optional)
     name = fields.text("name")
     if _POOL_NAME.fullmatch(name) is None:
         rule = "1-12 lowercase letters and digits, starting with a letter"
@@ -183,25 +205,25 @@ def _pool(value: object, path: str) -> tuple[AgentPool, str]:
     count = fields.integer("count", 0, 0, MAX_POOL_NODES)
     min_count = fields.integer("minCount", 0, 0, MAX_POOL_NODES)
     max_count = fields.integer("maxCount", MAX_POOL_NODES, 0, MAX_POOL_NODES)
-    for floor, value in (("count", count), ("minCount", min_count)):
-        if max_count < value:
-            reason = f"{max_count} is less than {floor} {value}"
+    for floor, floor_value in (("count", count), ("minCount", min_count)):
+        if max_count < floor_value:
+            reason = f"{max_count} is less than {floor} {floor_value}"
             raise ValidationError(fields.at("maxCount"), reason)
     zones: list[str] = []
     for item, at in fields.items("zones"):
-        zone = as_text(item, at)
-        if _AKS_ZONE.fullmatch(zone) is None:
-            raise ValidationError(at, f"invalid zone {zone!r} (AKS zone numbers: '1', '2', '3')")
-        if zone in zones:
-            raise ValidationError(at, f"duplicate zone {zone!r}")
-        zones.append(zone)
+        number = zone(item, at) if zone is not None else as_text(item, at)
+        if _AKS_ZONE.fullmatch(number) is None:
+            raise ValidationError(at, f"invalid zone {number!r} (AKS zone numbers: '1', '2', '3')")
+        if number in zones:
+            raise ValidationError(at, f"duplicate zone {number!r}")
+        zones.append(number)
     version = fields.text("kubernetesVersion", "1.30")
     if _K8S_VERSION.fullmatch(version) is None:
         raise ValidationError(fields.at("kubernetesVersion"), f"invalid version {version!r}")
     os_type = fields.text("osType", "Linux")
     if os_type not in ("Linux", "Windows"):
         raise ValidationError(fields.at("osType"), f"{os_type!r} is not one of: Linux, Windows")
-    pool = AgentPool(
+    return AgentPool(
         name=name,
         vm_size=fields.text("vmSize"),
         count=count,
@@ -210,21 +232,20 @@ def _pool(value: object, path: str) -> tuple[AgentPool, str]:
         zones=tuple(zones),
         priority=_enum_field(fields, "priority", Priority, Priority.REGULAR),
         mode=_enum_field(fields, "mode", PoolMode, PoolMode.USER),
-        labels=labels_of(fields.labels("nodeLabels")),
-        taints=tuple(_aks_taint(v, p) for v, p in fields.items("nodeTaints")),
+        labels=labels_of(fields.labels(labels_key)),
+        taints=tuple(aks_taint(v, p) for v, p in fields.items(taints_key)),
         max_pods=fields.integer("maxPods", 30, 1, 250),
         kubernetes_version=version,
         os_type=os_type,
         enable_autoscaling=fields.boolean("enableAutoScaling", False),
     )
-    return pool, path
 
 
 def _enum_field(fields: Fields, key: str, cls: type[Choice], default: Choice) -> Choice:
     return default if not fields.has(key) else as_enum(cls, fields.get(key), fields.at(key))
 
 
-def _aks_taint(value: object, path: str) -> Taint:
+def aks_taint(value: object, path: str) -> Taint:
     """AKS ``nodeTaints`` string form: ``key=value:Effect`` or ``key:Effect``."""
     text = as_text(value, path)
     head, sep, effect = text.rpartition(":")

@@ -18,7 +18,14 @@ from typing import TypeVar
 
 import yaml
 
-from autoscaler.control.snapshot_fields import Fields, as_object, as_text, child, timestamp
+from autoscaler.control.snapshot_fields import (
+    Fields,
+    as_object,
+    as_text,
+    child,
+    json_kind,
+    timestamp,
+)
 from autoscaler.model.errors import ValidationError
 
 T = TypeVar("T")
@@ -117,20 +124,6 @@ def _index(node: yaml.Node, path: str, file: str, lines: dict[str, int]) -> None
 # --- value readers ---------------------------------------------------------------------------
 
 
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    return "string" if isinstance(value, str) else type(value).__name__
-
-
 def duration(value: object, path: str, *, positive: bool = False) -> float:
     """Seconds from a number (seconds) or a string such as ``90s``, ``15m``, ``1h30m``, ``2.5h``."""
     if isinstance(value, bool):
@@ -144,7 +137,7 @@ def duration(value: object, path: str, *, positive: bool = False) -> float:
             raise ValidationError(path, f"malformed duration {value!r} (e.g. '90s', '1h30m')")
         seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
     else:
-        raise ValidationError(path, f"expected a duration, got {_kind(value)}")
+        raise ValidationError(path, f"expected a duration, got {json_kind(value)}")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValidationError(path, f"must be a non-negative finite duration, got {value!r}")
     if positive and seconds == 0:
@@ -157,7 +150,7 @@ def number(
 ) -> float:
     """A finite number in ``[lo, hi]`` (``(lo, hi]`` when ``open_lo``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(path, f"expected a number, got {_kind(value)}")
+        raise ValidationError(path, f"expected a number, got {json_kind(value)}")
     x = float(value)
     below = x <= lo if open_lo else x < lo
     if not math.isfinite(x) or below or x > hi:

@@ -39,7 +39,8 @@ def child(path: str, key: str) -> str:
     return f"{path}['{escaped}']"
 
 
-def _kind(value: object) -> str:
+def json_kind(value: object) -> str:
+    """The JSON type name of a decoded value, for errors ("expected an object, got array")."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -55,13 +56,13 @@ def _kind(value: object) -> str:
 
 def as_object(value: object, path: str) -> dict[str, object]:
     if not isinstance(value, dict):
-        raise ValidationError(path, f"expected an object, got {_kind(value)}")
+        raise ValidationError(path, f"expected an object, got {json_kind(value)}")
     return value
 
 
 def as_text(value: object, path: str, *, nonempty: bool = True) -> str:
     if not isinstance(value, str):
-        raise ValidationError(path, f"expected a string, got {_kind(value)}")
+        raise ValidationError(path, f"expected a string, got {json_kind(value)}")
     if nonempty and not value.strip():
         raise ValidationError(path, "must not be empty")
     return value
@@ -69,7 +70,7 @@ def as_text(value: object, path: str, *, nonempty: bool = True) -> str:
 
 def as_int(value: object, path: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(path, f"expected an integer, got {_kind(value)}")
+        raise ValidationError(path, f"expected an integer, got {json_kind(value)}")
     if not lo <= value <= hi:
         raise ValidationError(path, f"{value} is out of range [{lo}, {hi}]")
     return value
@@ -78,7 +79,7 @@ def as_int(value: object, path: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
 def as_list(value: object, path: str) -> list[tuple[object, str]]:
     """The items of a JSON array, each with its path."""
     if not isinstance(value, list):
-        raise ValidationError(path, f"expected an array, got {_kind(value)}")
+        raise ValidationError(path, f"expected an array, got {json_kind(value)}")
     return [(item, f"{path}[{i}]") for i, item in enumerate(value)]
 
 
@@ -190,7 +191,7 @@ class Fields:
             return default
         value = self.raw[key]
         if not isinstance(value, bool):
-            raise ValidationError(self.at(key), f"expected a boolean, got {_kind(value)}")
+            raise ValidationError(self.at(key), f"expected a boolean, got {json_kind(value)}")
         return value
 
     def items(self, key: str) -> list[tuple[object, str]]:

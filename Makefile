@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck bench clean
+.PHONY: setup demo test lint typecheck bench deploy-check clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# checkov and hadolint on deploy/ (manifests, Dockerfile, Bicep), with the other deploy tests.
+deploy-check: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,deploy-check]'
+	$(BIN)/pytest tests/deploy
 
 bench: $(STAMP)
 	$(BIN)/surge bench planner --json benchmarks/results/planner.json

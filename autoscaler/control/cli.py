@@ -1,11 +1,14 @@
-"""The ``surge`` command line: ``surge plan`` on a snapshot, ``surge snapshot`` of a live cluster,
-``surge bench``, ``surge simulate``, ``surge twin``, ``surge --version``.
+"""The ``surge`` command line: ``surge run`` (the in-cluster controller), ``surge plan`` on a
+snapshot, ``surge snapshot`` of a live cluster, ``surge bench``, ``surge simulate``,
+``surge twin``, ``surge --version``.
 
 Callers: the ``surge`` console script (pyproject ``[project.scripts]``), ``make demo`` and
 ``make bench``, and tests, which call ``main([...])`` in-process. Exit codes: 0 success; 2 usage
 errors and bad input, reported on stderr as ``surge: error: <path>: <reason>`` with nothing on
-stdout; 1 when ``surge bench`` cannot import its suite, ``surge simulate`` the simulator, or
-``surge snapshot`` cannot read the cluster; otherwise the suite's (or simulator's) own code.
+stdout (for ``surge run``: every configuration error, before anything starts); 1 when
+``surge bench`` cannot import its suite, ``surge simulate`` the simulator, ``surge snapshot``
+cannot read the cluster, or ``surge run`` cannot load a cluster configuration or sync; otherwise
+the suite's (or simulator's) own code.
 Heavy modules (the planner, the benchmarks and their scipy, the simulator and its matplotlib,
 the Kubernetes and Azure SDKs) are imported inside the handler that needs them, so
 ``surge --version`` and input errors stay fast.
@@ -33,6 +36,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"surge {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="run the autoscaler against a cluster (in-cluster or with a kubeconfig)",
+        description="Run the controller: watch pods and nodes, plan, scale AKS agent pools. "
+        "Configuration: docs/configuration.md; environment variables override the file and "
+        "flags override both.",
+    )
+    run.add_argument("--config", required=True, metavar="FILE", help="configuration YAML file")
+    run.add_argument("--dry-run", action="store_true", default=None,
+                     help="plan and report, but change nothing in AKS or the cluster")
+    run.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: in-cluster, "
+                     "then $KUBECONFIG or ~/.kube/config)")
+    run.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    run.add_argument("--log-format", choices=("json", "text"), help="log format (default: json)")
+    run.add_argument("--once", action="store_true",
+                     help="run one pass (if this replica gets the lease), print the status, exit")
+    run.set_defaults(handler=_run)
 
     plan = commands.add_parser(
         "plan",
@@ -97,6 +118,19 @@ def _parser() -> argparse.ArgumentParser:
     twin.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the twin")
     twin.set_defaults(handler=_twin)
     return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    import os
+
+    from autoscaler.control.config import Overrides, load_config
+
+    config = load_config(args.config, os.environ,
+                         Overrides(dry_run=args.dry_run, log_format=args.log_format))
+    from autoscaler.control.serve import serve  # the SDKs: only once the config is valid
+
+    code: int = serve(config, kubeconfig=args.kubeconfig, context=args.context, once=args.once)
+    return code
 
 
 def _plan(args: argparse.Namespace) -> int:

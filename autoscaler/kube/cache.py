@@ -1,4 +1,5 @@
-"""Watch-backed caches of pods and nodes: the ClusterSource the control loop reads in-cluster.
+"""Watch-backed caches of pods, nodes and PodDisruptionBudgets: the ClusterSource the control
+loop reads and acts through in-cluster.
 
 Callers: ``kube.client.connect`` builds a ``ClusterCache`` over the real API (``KubeApi``);
 ``surge run`` uses it through that; adapter tests drive it against the twin. No ``kubernetes``
@@ -6,11 +7,16 @@ import here: the API is a ``Transport`` (``kube.reflector``), and model values c
 injected ``Decoder`` (``control.kubeobjects``). One ``Reflector`` thread per resource keeps its
 table current (list, watch, re-list on 410, backoff: see ``kube.reflector``).
 
-``observe`` raises ``NotSynced`` until both first lists have completed, while a re-list after a
+``observe`` raises ``NotSynced`` until every first list has completed, while a re-list after a
 410 is in progress (events were missed, so the old view is known to be incomplete) and when a
 watch has been down for longer than ``stale_after`` seconds: the loop never acts on a view it
-cannot trust. Pods are kept when bound (they hold node capacity) or pending (unschedulable for
+cannot trust. Budgets count as much as pods here: a plan that misreads them evicts what it
+must not. Pods are kept when bound (they hold node capacity) or pending (unschedulable for
 one of the configured schedulers); ``kube.objects.pod_role`` decides.
+
+Writes (scale-down): ``cordon`` is a merge patch of ``spec.unschedulable``; ``evict`` posts a
+policy/v1 Eviction and turns the answer into an ``EvictionResult``. Neither updates the tables:
+the watch brings the change, so the tables never hold a state the API server did not send.
 """
 
 from __future__ import annotations
@@ -20,10 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from autoscaler.kube.objects import IGNORED, object_key, pod_role
 from autoscaler.kube.reflector import (
+    NODES,
+    PDBS,
+    PODS,
     ApiError,
     Backoff,
     CacheOptions,
@@ -34,7 +43,8 @@ from autoscaler.kube.reflector import (
     WatchStream,
     gc_paused,
 )
-from autoscaler.kube.source import NotSynced, Observation
+from autoscaler.kube.source import ClusterSource, EvictionResult, NotSynced, Observation
+from autoscaler.model.disruption import PodDisruptionBudget
 from autoscaler.model.errors import ValidationError
 from autoscaler.model.node import Node
 from autoscaler.model.pod import Pod
@@ -49,15 +59,20 @@ T = TypeVar("T")
 
 class Decoder(Protocol):
     """Kubernetes JSON -> model values; raises ``ValidationError`` on what it cannot read.
-    ``pod`` is only ever called from the pods thread, ``node`` from the nodes thread."""
+    ``pod`` is only ever called from the pods thread, ``node`` from the nodes thread, ``pdb``
+    from the budgets thread."""
 
     def pod(self, obj: Mapping[str, Any]) -> Pod: ...
 
     def node(self, obj: Mapping[str, Any]) -> Node: ...
 
+    def pdb(self, obj: Mapping[str, Any]) -> PodDisruptionBudget | None:
+        """None: a budget that selects no pod, left out of the view."""
+        ...
+
 
 class ClusterCache:
-    """A ``ClusterSource`` kept current by watching pods and nodes."""
+    """A ``ClusterSource`` kept current by watching pods, nodes and (``watch_pdbs``) budgets."""
 
     def __init__(
         self, transport: Transport, decoder: Decoder, options: CacheOptions | None = None, *,
@@ -74,16 +89,23 @@ class ClusterCache:
         self.events_failed = 0
         self._events = 0
         self._warned: set[str] = set()
+        self.evictions_failed = 0
         self.pods: Reflector[Pod] = Reflector(
-            "pods", transport, self._admit_pod, self.cond, self.options,
+            PODS, transport, self._admit_pod, self.cond, self.options,
             field_selector=self.options.pod_field_selector, wait=wait, clock=clock)
         self.nodes: Reflector[Node] = Reflector(
-            "nodes", transport, self._admit_node, self.cond, self.options,
+            NODES, transport, self._admit_node, self.cond, self.options,
             field_selector=None, wait=wait, clock=clock)
+        self.pdbs: Reflector[PodDisruptionBudget] = Reflector(
+            PDBS, transport, self._admit_pdb, self.cond, self.options,
+            field_selector=None, wait=wait, clock=clock)
+        self.reflectors: tuple[Reflector[Any], ...] = (
+            (self.pods, self.nodes, self.pdbs) if self.options.watch_pdbs
+            else (self.pods, self.nodes))
         self._threads: list[threading.Thread] = []
 
     def start(self) -> ClusterCache:
-        for reflector in (self.pods, self.nodes):
+        for reflector in self.reflectors:
             thread = threading.Thread(target=reflector.run, name=f"surge-{reflector.kind}",
                                       daemon=True)
             thread.start()
@@ -91,7 +113,7 @@ class ClusterCache:
         return self
 
     def close(self, timeout: float = 5.0) -> None:
-        for reflector in (self.pods, self.nodes):
+        for reflector in self.reflectors:
             reflector.stop()
         for thread in self._threads:
             thread.join(timeout)
@@ -116,16 +138,57 @@ class ClusterCache:
     def _admit_node(self, obj: Json) -> Node | None:
         return self._decoded(obj, self.decoder.node)
 
+    def _admit_pdb(self, obj: Json) -> PodDisruptionBudget | None:
+        return self._decoded(obj, self.decoder.pdb)
+
     # -- ClusterSource -------------------------------------------------------------------
 
     def observe(self) -> Observation:
         with self.cond:
             now = self.clock()
-            for reflector in (self.pods, self.nodes):
+            for reflector in self.reflectors:
                 problem = reflector.problem(now)
                 if problem is not None:
                     raise NotSynced(problem)
-            return Observation(tuple(self.pods.table.values()), tuple(self.nodes.table.values()))
+            return Observation(tuple(self.pods.table.values()), tuple(self.nodes.table.values()),
+                               tuple(self.pdbs.table.values()))
+
+    def cordon(self, node: str, unschedulable: bool) -> None:
+        """Cordon (True) or uncordon (False) ``node``: a merge patch, so repeating it changes
+        nothing. Uncordoning removes the field, as ``kubectl uncordon`` leaves it. Raises
+        ``ApiError`` when the patch was not applied (no answer, or an error answer such as
+        404 for a node that is gone)."""
+        value = True if unschedulable else None
+        self.transport.patch_node(node, {"spec": {"unschedulable": value}})
+
+    def evict(self, pod: Pod, grace_seconds: int | None) -> EvictionResult:
+        """Ask the Eviction API to evict ``pod``. The pod's uid is a precondition, so a pod
+        re-created under the same name (a StatefulSet's) is never evicted in its place: that
+        conflict reads as GONE, as the pod meant is. Never raises: 429 (a budget allows no
+        disruption now, or the server sheds load: both mean later) is BLOCKED_BY_PDB, 404 is
+        GONE, and any other answer or no answer at all is ERROR, logged and counted."""
+        body: Json = {"apiVersion": "policy/v1", "kind": "Eviction",
+                      "metadata": {"name": pod.name, "namespace": pod.namespace}}
+        options: Json = {}
+        if grace_seconds is not None:
+            options["gracePeriodSeconds"] = grace_seconds
+        if pod.uid:
+            options["preconditions"] = {"uid": pod.uid}
+        if options:
+            body["deleteOptions"] = options
+        try:
+            self.transport.evict(pod.namespace, pod.name, body)
+        except ApiError as error:
+            if error.status == 429:
+                return EvictionResult.BLOCKED_BY_PDB
+            if error.status == 404:
+                return EvictionResult.GONE
+            if error.status == 409 and "precondition" in error.message.lower():
+                return EvictionResult.GONE
+            self.evictions_failed += 1
+            log.warning("eviction of %s failed: %s", pod.key, error)
+            return EvictionResult.ERROR
+        return EvictionResult.EVICTED
 
     def record_event(self, pod: Pod, reason: str, message: str) -> None:
         """A core/v1 Event on the pod. A failure is logged and counted, never raised: an
@@ -157,11 +220,14 @@ class ClusterCache:
 
     # -- change notification (event-triggered loops, tests) --------------------------------
 
+    def _changes(self) -> int:
+        return sum(reflector.changes for reflector in self.reflectors)
+
     @property
     def version(self) -> int:
         """Grows with every applied change; see ``wait_changed``."""
         with self.cond:
-            return self.pods.changes + self.nodes.changes
+            return self._changes()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Block until ``predicate()`` (checked under the cache's lock after each change)."""
@@ -170,5 +236,9 @@ class ClusterCache:
 
     def wait_changed(self, since: int, timeout: float) -> int:
         """Block until something changed after ``version`` ``since``; returns the version."""
-        self.wait_for(lambda: self.pods.changes + self.nodes.changes > since, timeout)
+        self.wait_for(lambda: self._changes() > since, timeout)
         return self.version
+
+
+if TYPE_CHECKING:  # mypy proves here that the cache is what the loop and scale-down call
+    _SOURCE: type[ClusterSource] = ClusterCache

@@ -2,7 +2,9 @@
 
 Callers: ``surge run`` and ``surge snapshot`` call ``connect`` (in-cluster config or a
 kubeconfig) and get a started ``ClusterCache``; ``surge snapshot`` also lists once through
-``KubeApi.list_all``. Adapter tests use the same calls against the twin.
+``KubeApi.list_all``. Adapter tests use the same calls against the twin. Besides lists and
+watches (pods, nodes, policy/v1 PodDisruptionBudgets), the cache writes through here: events,
+node merge patches (cordon) and pod evictions.
 
 Speed: lists and watches ask the client for the raw response (``_preload_content=False``) and
 parse the JSON here, keeping plain dicts for the decoder. The client's own model classes cost
@@ -35,6 +37,9 @@ from autoscaler.kube.cache import (
     Page,
     gc_paused,
 )
+from autoscaler.kube.reflector import NODES, PDBS, PODS
+
+MERGE_PATCH = "application/merge-patch+json"
 
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
 
@@ -122,8 +127,9 @@ class KubeApi:
         self.core = k8s.CoreV1Api(api)
         self.request_timeout = request_timeout
         self._lists: dict[str, Callable[..., Any]] = {
-            "pods": self.core.list_pod_for_all_namespaces,
-            "nodes": self.core.list_node,
+            PODS: self.core.list_pod_for_all_namespaces,
+            NODES: self.core.list_node,
+            PDBS: k8s.PolicyV1Api(api).list_pod_disruption_budget_for_all_namespaces,
         }
 
     def list(self, kind: str, *, limit: int, token: str | None,
@@ -172,13 +178,33 @@ class KubeApi:
         event = k8s.CoreV1Event.from_dict(body)
         if event is None:
             raise ApiError(0, "empty event")
+        _call(lambda: self._done(self.core.create_namespaced_event(
+            namespace, event, _preload_content=False, _request_timeout=self.request_timeout)))
 
-        def request() -> None:
-            response: Any = self.core.create_namespaced_event(
-                namespace, event, _preload_content=False, _request_timeout=self.request_timeout)
+    def patch_node(self, name: str, patch: Json) -> None:
+        # Forced to a merge patch: the client would otherwise pick a content type by itself,
+        # and a merge patch means the same on every server and in the twin.
+        _call(lambda: self._done(self.core.patch_node(
+            name, patch, _content_type=MERGE_PATCH, _preload_content=False,
+            _request_timeout=self.request_timeout)))
+
+    def evict(self, namespace: str, name: str, body: Json) -> None:
+        eviction = k8s.V1Eviction.from_dict(body)
+        if eviction is None:
+            raise ApiError(0, "empty eviction")
+        _call(lambda: self._done(self.core.create_namespaced_pod_eviction(
+            name, namespace, eviction, _preload_content=False,
+            _request_timeout=self.request_timeout)))
+
+    @staticmethod
+    def _done(response: Any) -> None:
+        """The answer of a write is not needed (the watch brings the change), but it is read
+        before the connection goes back to the pool: an unread body would be taken for the
+        start of the next answer on that connection."""
+        try:
+            response.read()
+        finally:
             response.release_conn()
-
-        _call(request)
 
 
 def connect(

@@ -1,15 +1,18 @@
-"""Kubernetes pod and node JSON -> the scheduling-relevant subset, and which pods matter.
+"""Kubernetes pod, node and PodDisruptionBudget JSON -> the subset surge reads, and which pods
+matter.
 
 Callers: ``kube.cache`` classifies every listed or watched object here; ``control.kubeobjects``
 decodes the subset into model objects with the snapshot readers; ``control.capture``
 (``surge snapshot``) writes the subset as snapshot entries. Pure: dicts in, dicts out, no
 ``kubernetes`` import.
 
-The subset is exactly the shape of the snapshot format's pod and node entries
+The subset is exactly the shape of the snapshot format's pod, node and budget entries
 (docs/snapshot.md). The API server has already validated these objects, so fields the planner
 does not model are dropped here rather than refused, and the strict snapshot readers only ever
 see fields they know. Where Kubernetes has a field the snapshot format lacks but which changes
 placement (``matchLabelKeys`` of a spread constraint), it is folded into one the format has.
+Annotations are cut down to the keys scale-down reads: anything else (checksums, restart stamps,
+tool bookkeeping) would make each replica's spec unique and defeat the decoder's sharing.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from autoscaler.model.disruption import SAFE_TO_EVICT, SCALE_DOWN_DISABLED
 from autoscaler.model.labels import AGENTPOOL_LABEL, LEGACY_AGENTPOOL_LABEL
+from autoscaler.model.pod import MIRROR_ANNOTATION
 
 PENDING = "pending"
 BOUND = "bound"
@@ -29,6 +34,9 @@ Json = dict[str, Any]
 
 _REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 _NODE_AXES = ("cpu", "memory", "pods")
+# The only annotations any reader looks at (``planner.scaledown_rules``, ``model.pod``).
+POD_ANNOTATIONS = (*SAFE_TO_EVICT, MIRROR_ANNOTATION)
+NODE_ANNOTATIONS = SCALE_DOWN_DISABLED
 
 
 def _dict(value: object) -> Json:
@@ -97,7 +105,7 @@ def node_entry(obj: Mapping[str, Any]) -> Json:
         for t in _list(spec.get("taints"))
         if isinstance(t, dict)
     ]
-    return {
+    entry: Json = {
         "name": meta.get("name"),
         "pool": node_pool(labels),
         "labels": labels,
@@ -106,6 +114,14 @@ def node_entry(obj: Mapping[str, Any]) -> Json:
         "ready": node_ready(obj),
         "unschedulable": bool(spec.get("unschedulable")),
     }
+    annotations = _kept(_dict(meta.get("annotations")), NODE_ANNOTATIONS)
+    if annotations:
+        entry["annotations"] = annotations
+    return entry
+
+
+def _kept(annotations: Mapping[str, Any], keys: tuple[str, ...]) -> Json:
+    return {k: annotations[k] for k in keys if k in annotations} if annotations else {}
 
 
 def controller_of(meta: Mapping[str, Any]) -> Json | None:
@@ -228,11 +244,56 @@ def pod_entry(obj: Mapping[str, Any]) -> Json:
             _spread(c, labels) for c in spec["topologySpreadConstraints"]
         ]
     if spec.get("volumes"):
-        claims = [
-            {"name": v.get("name"),
-             "persistentVolumeClaim": {"claimName": v["persistentVolumeClaim"].get("claimName")}}
-            for v in spec["volumes"] if v.get("persistentVolumeClaim")
-        ]
-        if claims:
-            entry["volumes"] = claims
+        volumes = [_volume(v) for v in spec["volumes"]
+                   if "persistentVolumeClaim" in v or "emptyDir" in v]
+        if volumes:
+            entry["volumes"] = volumes
+    if spec.get("terminationGracePeriodSeconds") is not None:
+        entry["terminationGracePeriodSeconds"] = spec["terminationGracePeriodSeconds"]
+    annotations = meta.get("annotations")
+    # Most pods carry annotations and none of these: one C-level test, no dict built.
+    if annotations and not annotations.keys().isdisjoint(POD_ANNOTATIONS):
+        entry["annotations"] = {k: annotations[k] for k in POD_ANNOTATIONS if k in annotations}
+    return entry
+
+
+def _volume(volume: Mapping[str, Any]) -> Json:
+    """A claim (placement: its volume's zone) or an emptyDir (scale-down: a disk-backed one
+    loses its data with the node); the caller drops other kinds, which matter to neither."""
+    claim = volume.get("persistentVolumeClaim")
+    if claim is not None:
+        return {"name": volume.get("name"),
+                "persistentVolumeClaim": {"claimName": claim.get("claimName")}}
+    empty = volume["emptyDir"] or {}
+    return {"name": volume.get("name"),
+            "emptyDir": {k: empty[k] for k in ("medium", "sizeLimit") if empty.get(k)}}
+
+
+def pdb_entry(obj: Mapping[str, Any]) -> Json | None:
+    """A ``policy/v1`` PodDisruptionBudget as a snapshot ``podDisruptionBudgets[]`` entry, or
+    None for one that selects no pod (a null selector, in policy/v1).
+
+    ``disruptionsAllowed`` is the disruption controller's count, kept only when its status
+    describes the current spec (``observedGeneration``): a stale one is left out and the
+    budget is computed from the pods in view. A budget with neither ``minAvailable`` nor
+    ``maxUnavailable`` (which the API server accepts) is written as ``minAvailable: 100%``:
+    the disruption controller allows such a budget no disruption, and so does this reading
+    when no current status is there to say it."""
+    meta = _dict(obj.get("metadata"))
+    spec = _dict(obj.get("spec"))
+    status = _dict(obj.get("status"))
+    if spec.get("selector") is None:
+        return None
+    entry: Json = {
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace") or "default",
+        "selector": _selector(_dict(spec["selector"])),
+    }
+    budget = {k: spec[k] for k in ("minAvailable", "maxUnavailable") if spec.get(k) is not None}
+    entry.update(budget or {"minAvailable": "100%"})
+    generation = meta.get("generation")
+    observed = status.get("observedGeneration")
+    current = generation is None or (observed is not None and observed >= generation)
+    if status.get("disruptionsAllowed") is not None and current:
+        entry["disruptionsAllowed"] = status["disruptionsAllowed"]
     return entry

@@ -1,8 +1,9 @@
 """One resource kept in step with the API server: list, watch, re-list on 410, back off on errors.
 
-Callers: ``kube.cache.ClusterCache`` runs one ``Reflector`` per resource (pods, nodes) on its
-own thread; ``kube.client.KubeApi`` implements the ``Transport`` it reads through and raises
-its ``ApiError``. No ``kubernetes`` import here.
+Callers: ``kube.cache.ClusterCache`` runs one ``Reflector`` per resource (pods, nodes,
+PodDisruptionBudgets) on its own thread; ``kube.client.KubeApi`` implements the ``Transport``
+it reads (and the cache writes) through and raises its ``ApiError``. No ``kubernetes`` import
+here.
 
 What a reflector does is what client-go's does: list in pages (one consistent snapshot), then
 watch from the list's resourceVersion and apply ADDED, MODIFIED and DELETED; when a watch ends,
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 Json = dict[str, Any]
 T = TypeVar("T")
 EXPIRED = 410
+PODS, NODES, PDBS = "pods", "nodes", "poddisruptionbudgets"
 
 
 class _GcPause:
@@ -92,6 +94,9 @@ class WatchStream(Protocol):
 
 
 class Transport(Protocol):
+    """The API calls the cache makes; ``kind`` is a resource's plural (``PODS``, ...). Every
+    call raises ``ApiError`` when it fails, and none retries."""
+
     def list(self, kind: str, *, limit: int, token: str | None,
              field_selector: str | None) -> Page: ...
 
@@ -99,6 +104,14 @@ class Transport(Protocol):
               timeout_seconds: int) -> WatchStream: ...
 
     def create_event(self, namespace: str, body: Json) -> None: ...
+
+    def patch_node(self, name: str, patch: Json) -> None:
+        """A JSON merge patch of the node."""
+        ...
+
+    def evict(self, namespace: str, name: str, body: Json) -> None:
+        """POST ``body`` (a policy/v1 Eviction) to the pod's ``eviction`` subresource."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +139,10 @@ class CacheOptions:
     # Ended pods hold no capacity and need no node: let the server leave them out.
     pod_field_selector: str | None = "status.phase!=Succeeded,status.phase!=Failed"
     component: str = "surge"  # the events' source
+    # Scale-down reads PodDisruptionBudgets (RBAC: list and watch policy/poddisruptionbudgets).
+    # Off: ``Observation.pdbs`` is empty, plans count on no budget (kube-system pods then block
+    # their nodes) and only the Eviction API's 429s hold budgets; for scale-down disabled.
+    watch_pdbs: bool = True
 
 
 class Reflector(Generic[T]):

@@ -3,15 +3,17 @@
 Callers: adapter tests (tests/adapters), ``benchmarks/kube_sync.py`` and people trying the
 controller or ``kubectl`` by hand: ``with KubeTwin() as twin:`` then
 ``twin.write_kubeconfig(path)`` and point the ``kubernetes`` client or ``kubectl --kubeconfig``
-at it. State lives in ``twin.store`` (``kube_store.Store``); ``add_pod``/``add_node``/``load``
-put model values in as Kubernetes JSON.
+at it. State lives in ``twin.store`` (``kube_store.Store``); ``add_pod``/``add_node``/
+``add_pdb``/``load`` put model values in as Kubernetes JSON.
 
 Served (JSON over HTTP/1.1, keep-alive): discovery (``/api``, ``/apis``, group versions,
 ``/version``; OpenAPI is 404 as on a server that hides it); list (``limit``/``continue``
 pages, ``fieldSelector``, ``labelSelector``) and watch (chunked JSON lines) of every resource
 in ``kube_store.RESOURCES``; get, create, PUT (409 on a stale resourceVersion), merge PATCH and
-delete; ``pods/eviction`` (429 when a PodDisruptionBudget would be violated). ``kubectl get``
-gets ``meta.k8s.io`` Tables for pods and nodes when it asks for them.
+delete; ``pods/eviction`` (429 when a PodDisruptionBudget would be violated, 500 for a pod
+under several, 409 on a failed uid precondition), with budgets' status kept as the disruption
+controller would (``kube_store``). ``kubectl get`` gets ``meta.k8s.io`` Tables for pods and
+nodes when it asks for them.
 
 Faults: ``fail_next`` (the next N matching requests answer 500, 429 + Retry-After, ...),
 ``drop_watches`` (graceful end or abrupt socket close), ``compact`` (old versions -> 410),
@@ -30,11 +32,12 @@ from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from autoscaler.model.disruption import PodDisruptionBudget
 from autoscaler.model.node import Node
 from autoscaler.model.pod import Pod
 from simulator.twin.kube_http import Handler
-from simulator.twin.kube_objects import node_json, pod_json, pod_status
-from simulator.twin.kube_store import NODES, PODS, Obj, Store
+from simulator.twin.kube_objects import budget_json, node_json, pod_json, pod_status
+from simulator.twin.kube_store import NODES, PDBS, PODS, Obj, Store
 
 
 @dataclass(slots=True)
@@ -212,6 +215,11 @@ class KubeTwin:
     def add_pod(self, pod: Pod | Obj, *, padding: bool = False) -> Obj:
         obj = pod_json(pod, padding=padding) if isinstance(pod, Pod) else pod
         return self.store.create(PODS, obj)
+
+    def add_pdb(self, pdb: PodDisruptionBudget | Obj) -> Obj:
+        """A budget; the store writes its status (``disruptions_allowed`` is not sent)."""
+        return self.store.create(PDBS, budget_json(pdb) if isinstance(pdb, PodDisruptionBudget)
+                                 else pdb)
 
     def load(self, pods: Iterable[Pod] = (), nodes: Iterable[Node] = (), *,
              padding: bool = False) -> int:

@@ -20,7 +20,6 @@ from simulator.twin.kube_store import (
     DELETED,
     MODIFIED,
     NODES,
-    PDBS,
     PODS,
     RESOURCES,
     Change,
@@ -263,12 +262,12 @@ class Handler(BaseHTTPRequestHandler):
                             and sub != "status"):
             raise ApiStatus(405, "MethodNotAllowed", f"{method} is not supported here")
         if method == "POST" and sub == "eviction":
-            store.evict(ns, name)
+            store.evict(ns, name, json.loads(raw or b"{}"))
             return self._reply(201, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                                      "status": "Success", "code": 201})
         if method == "GET":
             obj = store.get(res, ns, name)
-            return self._reply(200, store.with_status(encode(obj)) if res is PDBS else obj)
+            return self._reply(200, obj)
         if method == "PUT":
             return self._reply(200, store.update(res, ns, name, json.loads(raw or b"{}")))
         if method == "PATCH":
@@ -284,8 +283,6 @@ class Handler(BaseHTTPRequestHandler):
         store = self.server.twin.store
         limit = int(query["limit"]) if query.get("limit", "").isdigit() else None
         items, rv, following = store.page(res, selector, limit, query.get("continue"))
-        if res is PDBS:
-            items = [store.with_status(data) for data in items]
         meta: Obj = {"resourceVersion": str(rv)}
         if following:
             meta["continue"] = following

@@ -5,7 +5,10 @@ and the sync benchmark. The inverse of ``autoscaler.kube.objects`` for everythin
 models (a bound volume's zone is the exception: it needs PersistentVolumes, which the twin does
 not serve). ``padding=True`` adds the fields real objects carry and the planner ignores (image,
 probes, service-account volume, container statuses; a node's image list), so that sizes on the
-wire, and the cost of reading them, are those of a real cluster: about 3.5 KB per pod.
+wire, and the cost of reading them, are those of a real cluster: about 3.5 KB per pod. Padding
+leaves ``terminationGracePeriodSeconds`` out unless the pod sets it, so that a padded pod still
+decodes back to the model value it came from. A pod with ``local_storage`` mounts a disk-backed
+``emptyDir`` named ``scratch``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from autoscaler.model.aks import (
     node_taints,
     zone_label,
 )
+from autoscaler.model.disruption import PodDisruptionBudget
 from autoscaler.model.labels import HOSTNAME_LABEL, LabelSelector, Requirement, labels_of
 from autoscaler.model.node import Node
 from autoscaler.model.pod import Container, Pod
@@ -128,20 +132,26 @@ def _spec(pod: Pod, padding: bool) -> Obj:
         ]
     if pod.node_name:
         spec["nodeName"] = pod.node_name
+    if pod.grace_seconds is not None:
+        spec["terminationGracePeriodSeconds"] = pod.grace_seconds
+    volumes: list[Obj] = []
     if padding:
         spec.update({
             "dnsPolicy": "ClusterFirst", "enableServiceLinks": True,
             "preemptionPolicy": "PreemptLowerPriority", "securityContext": {},
             "serviceAccount": "default", "serviceAccountName": "default",
-            "terminationGracePeriodSeconds": 30,
-            "volumes": [{"name": "kube-api-access", "projected": {"defaultMode": 420, "sources": [
-                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-                {"configMap": {"items": [{"key": "ca.crt", "path": "ca.crt"}],
-                               "name": "kube-root-ca.crt"}},
-                {"downwardAPI": {"items": [{"fieldRef": {
-                    "apiVersion": "v1", "fieldPath": "metadata.namespace"}, "path": "namespace"}]}},
-            ]}}],
         })
+        volumes.append({"name": "kube-api-access", "projected": {"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"items": [{"key": "ca.crt", "path": "ca.crt"}],
+                           "name": "kube-root-ca.crt"}},
+            {"downwardAPI": {"items": [{"fieldRef": {
+                "apiVersion": "v1", "fieldPath": "metadata.namespace"}, "path": "namespace"}]}},
+        ]}})
+    if pod.local_storage:
+        volumes.append({"name": "scratch", "emptyDir": {}})
+    if volumes:
+        spec["volumes"] = volumes
     return spec
 
 
@@ -177,6 +187,8 @@ def pod_json(pod: Pod, *, padding: bool = False) -> Obj:
                  "uid": pod.uid or stable_uid("pod", pod.namespace, pod.name)}
     if pod.labels:
         meta["labels"] = dict(pod.labels)
+    if pod.annotations:
+        meta["annotations"] = dict(pod.annotations)
     if pod.owner:
         kind, _, name = pod.owner.partition("/")
         meta["ownerReferences"] = [{
@@ -193,6 +205,8 @@ def node_json(node: Node, *, padding: bool = False) -> Obj:
     allocatable = quantities(node.allocatable)
     meta: Obj = {"name": node.name, "uid": stable_uid("node", node.name),
                  "labels": dict(node.labels)}
+    if node.annotations:
+        meta["annotations"] = dict(node.annotations)
     spec: Obj = {"providerID": f"azure:///subscriptions/twin/virtualMachines/{node.name}"}
     if node.taints:
         spec["taints"] = [{"key": t.key, **({"value": t.value} if t.value else {}),
@@ -224,13 +238,20 @@ def pdb_json(
     name: str, namespace: str, match_labels: dict[str, str], *,
     min_available: int | str | None = None, max_unavailable: int | str | None = None,
 ) -> Obj:
-    spec: Obj = {"selector": {"matchLabels": match_labels}}
-    if min_available is not None:
-        spec["minAvailable"] = min_available
-    if max_unavailable is not None:
-        spec["maxUnavailable"] = max_unavailable
+    return budget_json(PodDisruptionBudget(
+        name, namespace, LabelSelector(labels_of(match_labels)), min_available, max_unavailable))
+
+
+def budget_json(pdb: PodDisruptionBudget) -> Obj:
+    """A model budget as a ``policy/v1`` object; its status is the store's to write
+    (``disruptions_allowed`` is not sent: the twin counts the pods itself)."""
+    spec: Obj = {"selector": _selector(pdb.selector)}
+    if pdb.min_available is not None:
+        spec["minAvailable"] = pdb.min_available
+    if pdb.max_unavailable is not None:
+        spec["maxUnavailable"] = pdb.max_unavailable
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+            "metadata": {"name": pdb.name, "namespace": pdb.namespace}, "spec": spec}
 
 
 def aks_nodes(pools: Sequence[AgentPool], catalog: Catalog, region: str) -> list[Node]:

@@ -11,12 +11,19 @@ version older than the retained history is 410 Expired; an object that stops mat
 selector is sent as DELETED (its previous content at the new version), one that starts matching
 as ADDED; paginated lists are consistent snapshots. Objects are stored with their JSON bytes so
 that listing 150,000 pods is a join, not 150,000 encodes.
+
+The store also plays the disruption controller: a PodDisruptionBudget's ``status`` is written
+(a MODIFIED at a new version, as the controller's update is) whenever a pod it selects changes,
+and at once when the budget is created or its spec changes, so lists, gets and watches all
+carry it. An eviction spends the covering budget's ``disruptionsAllowed`` (a MODIFIED with the
+pod in ``disruptedPods``), or is refused, by the API server's rules (``kube_budgets``); the pod
+is then deleted at once (no grace period runs) and the budget recounted. ``evictions`` lists
+each eviction with the grace period asked for.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import threading
 import uuid
 from bisect import bisect_right
@@ -25,7 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from simulator.twin.kube_select import ApiStatus, Selector, selector_matches
+from simulator.twin.kube_budgets import budget_status, check_request, eviction_budget, selects
+from simulator.twin.kube_select import ApiStatus, Selector
 
 Obj = dict[str, Any]
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
@@ -111,6 +119,7 @@ class Store:
         self._rvs: list[int] = []
         self._names = 0
         self._pages: dict[str, tuple[list[bytes], int]] = {}
+        self.evictions: list[tuple[str, int | None]] = []  # (pod key, gracePeriodSeconds)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -175,7 +184,7 @@ class Store:
             del self._history[:cut], self._rvs[:cut]
         self.cond.notify_all()
 
-    def _record(self, res: Resource, kind: str, old: Stored | None, obj: Obj) -> Obj:
+    def _put(self, res: Resource, kind: str, old: Stored | None, obj: Obj) -> Obj:
         self.rv += 1
         meta = obj.setdefault("metadata", {})
         meta["resourceVersion"] = str(self.rv)
@@ -185,6 +194,22 @@ class Store:
         self._objects[res.id][(meta.get("namespace", ""), meta["name"])] = new
         self._append(res, kind, old, new)
         return obj
+
+    def _record(self, res: Resource, kind: str, old: Stored | None, obj: Obj) -> Obj:
+        """Store a client's (or a test's) write; budgets get their status, and budgets over a
+        changed pod are brought up to date after it."""
+        if res is PDBS:
+            meta = obj.setdefault("metadata", {})
+            generation = int(meta.get("generation") or 1)
+            if old is not None:
+                generation = int(old.obj["metadata"].get("generation") or 1)
+                generation += (old.obj.get("spec") or {}) != (obj.get("spec") or {})
+            meta["generation"] = generation
+            obj["status"] = self.pdb_status(obj)
+        stored = self._put(res, kind, old, obj)
+        if res is PODS:
+            self._refresh_pdbs(old.obj if old is not None else None, obj)
+        return stored
 
     def create(self, res: Resource, obj: Obj, namespace: str = "") -> Obj:
         obj = json.loads(encode(obj))  # a private copy: the caller may reuse its dict
@@ -245,6 +270,8 @@ class Store:
             gone: Obj = json.loads(old.data)
             gone["metadata"]["resourceVersion"] = str(self.rv)
             self._append(res, DELETED, old, Stored(gone, encode(gone)))
+            if res is PODS:
+                self._refresh_pdbs(old.obj, None)
             return gone
 
     def load(self, res: Resource, objs: Iterable[Obj]) -> int:
@@ -264,8 +291,14 @@ class Store:
                 meta["resourceVersion"] = str(self.rv)
                 obj.setdefault("kind", res.kind)
                 obj.setdefault("apiVersion", res.api_version)
+                if res is PDBS:
+                    meta.setdefault("generation", 1)
+                    obj["status"] = self.pdb_status(obj)
                 self._objects[res.id][(meta.get("namespace", ""), meta["name"])] = Stored(
                     obj, encode(obj))
+            if res is PODS:
+                for stored in list(self._objects[PDBS.id].values()):
+                    self._write_status(stored, self.pdb_status(stored.obj))
             self.compact()
             return self.rv
 
@@ -290,61 +323,36 @@ class Store:
             self.bookmarks += 1
             self.cond.notify_all()
 
-    # -- disruption budgets --------------------------------------------------------------
-
-    def _healthy(self, pod: Obj) -> bool:
-        status = pod.get("status") or {}
-        ready = any(
-            c.get("type") == "Ready" and c.get("status") == "True"
-            for c in status.get("conditions") or ()
-        )
-        return status.get("phase") == "Running" and ready
+    # -- disruption budgets (the rules: ``kube_budgets``) -----------------------------------
 
     def pdb_status(self, pdb: Obj) -> Obj:
-        """What the disruption controller would write: counts over the selected pods."""
-        meta, spec = pdb["metadata"], pdb.get("spec") or {}
-        pods = [
-            s.obj for (ns, _), s in self._objects[PODS.id].items()
-            if ns == meta.get("namespace")
-            and selector_matches(spec.get("selector"), s.obj["metadata"].get("labels") or {})
-            and (s.obj.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-        ]
-        expected = len(pods)
-        healthy = sum(1 for p in pods if self._healthy(p))
-        desired = expected
-        if spec.get("minAvailable") is not None:
-            desired = _amount(spec["minAvailable"], expected)
-        elif spec.get("maxUnavailable") is not None:
-            desired = max(0, expected - _amount(spec["maxUnavailable"], expected))
-        return {
-            "expectedPods": expected, "currentHealthy": healthy, "desiredHealthy": desired,
-            "disruptionsAllowed": max(0, healthy - desired), "observedGeneration": 1,
-        }
+        return budget_status(pdb, (s.obj for s in self._objects[PODS.id].values()))
 
-    def with_status(self, data: bytes) -> bytes:
-        """A stored PDB's JSON with its status filled in."""
-        with self.cond:
-            pdb = json.loads(data)
-            pdb["status"] = self.pdb_status(pdb)
-            return encode(pdb)
+    def _write_status(self, stored: Stored, status: Obj) -> None:
+        if stored.obj.get("status") == status:
+            return
+        obj = json.loads(stored.data)
+        obj["status"] = status
+        self._put(PDBS, MODIFIED, stored, obj)
 
-    def evict(self, namespace: str, name: str) -> None:
-        """The Eviction API: delete the pod unless a budget covering it has no disruption left."""
+    def _refresh_pdbs(self, old: Obj | None, new: Obj | None) -> None:
+        """Recount the budgets that select a pod before or after its change."""
+        for stored in list(self._objects[PDBS.id].values()):
+            if any(p is not None and selects(stored.obj, p) for p in (old, new)):
+                self._write_status(stored, self.pdb_status(stored.obj))
+
+    def evict(self, namespace: str, name: str, body: Obj | None = None) -> None:
+        """The Eviction API: spend the covering budget's disruption (or refuse), then delete
+        the pod at once; ``evictions`` records the grace period asked for."""
+        body = body or {}
         with self.cond:
             pod = self._get(PODS, namespace, name).obj
-            labels = pod["metadata"].get("labels") or {}
-            for (ns, _), stored in self._objects[PDBS.id].items():
-                spec = stored.obj.get("spec") or {}
-                if ns != namespace or not selector_matches(spec.get("selector"), labels):
-                    continue
-                if self._healthy(pod) and self.pdb_status(stored.obj)["disruptionsAllowed"] < 1:
-                    message = "Cannot evict pod as it would violate the pod's disruption budget."
-                    raise ApiStatus(429, "TooManyRequests", message, retry_after=10)
+            check_request(pod, name, body)
+            budgets = [s.obj for (ns, _), s in self._objects[PDBS.id].items() if ns == namespace]
+            spent = eviction_budget(pod, budgets, self.now())
+            if spent is not None:
+                covering = next(s for s in self._objects[PDBS.id].values() if selects(s.obj, pod))
+                self._write_status(covering, spent)
+            grace = (body.get("deleteOptions") or {}).get("gracePeriodSeconds")
+            self.evictions.append((f"{namespace}/{name}", grace))
             self.delete(PODS, namespace, name)
-
-
-def _amount(value: int | str, total: int) -> int:
-    """An ``IntOrString`` budget: a count, or a percentage of ``total`` rounded up."""
-    if isinstance(value, str) and value.endswith("%"):
-        return math.ceil(total * int(value[:-1]) / 100)
-    return int(value)

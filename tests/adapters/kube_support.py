@@ -113,11 +113,11 @@ def make_cache_fixture(kubeconfig: str) -> Iterator[CacheFactory]:
 
 
 def synced(cache: ClusterCache) -> bool:
-    """Until both resources are listed and watched (so that a fault the test injects next
+    """Until every resource is listed and watched (so that a fault the test injects next
     reaches a watch, not a request still on its way)."""
     return cache.wait_for(
         lambda: all(r.synced and not r.relisting and r.watches >= 1 and r.down_since is None
-                    for r in (cache.pods, cache.nodes)), BOUND)
+                    for r in cache.reflectors), BOUND)
 
 
 def pod_keys(cache: ClusterCache) -> list[str]:

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from autoscaler.control.loop import LoopConfig
 from autoscaler.control.scaledown import ScaleDownConfig
-from autoscaler.control.snapshot import read_pool
+from autoscaler.control.snapshot import priority_tiers, read_pool
 from autoscaler.control.snapshot_fields import (
     Fields,
     as_enum,
@@ -106,7 +106,7 @@ def parse_autoscaler(
     max_new = None
     if fields.has("maxNewNodesPerLoop"):
         max_new = fields.integer("maxNewNodesPerLoop", 0, 1)
-    tiers = _tiers(fields, names)
+    tiers = priority_tiers(fields, names)
     policy = Policy(max_new_nodes=max_new) if tiers is None else Policy(tiers, max_new)
     loop = LoopConfig(
         region=region,
@@ -177,29 +177,6 @@ def _limits(fields: Fields) -> ClusterLimits:
         max_cores=limits.integer("maxCores", 0) if limits.has("maxCores") else None,
         max_memory_bytes=memory,
     )
-
-
-def _tiers(fields: Fields, pools: set[str]) -> tuple[tuple[str, ...], ...] | None:
-    if not fields.has("priorityTiers"):
-        return None
-    known = {p.lower() for p in pools} | {p.value.lower() for p in Priority}
-    tiers: list[tuple[str, ...]] = []
-    seen: set[str] = set()
-    for tier, tier_path in fields.items("priorityTiers"):
-        listed = as_list(tier, tier_path)
-        if not listed:
-            raise ValidationError(tier_path, "must not be empty")
-        selectors: list[str] = []
-        for item, at in listed:
-            selector = as_text(item, at)
-            if selector.lower() not in known:
-                raise ValidationError(at, f"{selector!r} is neither Spot, Regular nor a pool name")
-            if selector.lower() in seen:
-                raise ValidationError(at, f"{selector!r} already appears in a tier")
-            seen.add(selector.lower())
-            selectors.append(selector)
-        tiers.append(tuple(selectors))
-    return tuple(tiers)
 
 
 # --- cloud ------------------------------------------------------------------------------------

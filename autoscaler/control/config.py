@@ -36,11 +36,11 @@ from autoscaler.control.config_fields import (
     subsection,
 )
 from autoscaler.control.loop import LoopConfig
+from autoscaler.control.snapshot import priority_tiers
 from autoscaler.control.snapshot_fields import Fields, as_list, as_text
 from autoscaler.kube.lease import LeaseConfig
 from autoscaler.model.errors import ValidationError
 from autoscaler.model.plan import Policy
-from autoscaler.model.pool import Priority
 
 TOP_FIELDS = (
     "region", "azure", "pools", "priorityTiers", "limits", "maxNewNodesPerLoop", "timers",
@@ -175,7 +175,7 @@ def parse_config(
         raise ValidationError(batching.at("max"), f"{batch.max:g}s is less than idle "
                               f"{batch.idle:g}s")
     max_new = doc.integer("maxNewNodesPerLoop", 0, 1) if doc.has("maxNewNodesPerLoop") else None
-    tiers = _tiers(doc, pools)
+    tiers = priority_tiers(doc, pools)
     policy = Policy(max_new_nodes=max_new) if tiers is None else Policy(tiers, max_new)
     dry_run = doc.boolean("dryRun", False)
     if environ.get("SURGE_DRY_RUN", "").strip():
@@ -281,30 +281,6 @@ def _azure(
     rest = {k: v for k, v in environ.items() if k == "SURGE_MANAGED_POOLS"}
     settings = aks_settings(merged, rest, section.path)
     return replace(settings, connection_verify=ca_bundle) if ca_bundle else settings
-
-
-def _tiers(doc: Fields, pools: tuple[str, ...] | None) -> tuple[tuple[str, ...], ...] | None:
-    if not doc.has("priorityTiers"):
-        return None
-    selectors = {p.value.lower() for p in Priority}
-    tiers: list[tuple[str, ...]] = []
-    seen: set[str] = set()
-    for tier, tier_at in as_list(doc.get("priorityTiers"), doc.at("priorityTiers")):
-        items = as_list(tier, tier_at)
-        if not items:
-            raise ValidationError(tier_at, "must not be empty")
-        names: list[str] = []
-        for item, at in items:
-            name = as_text(item, at).strip()
-            known = name.lower() in selectors or pools is None or name in pools
-            if not known:
-                raise ValidationError(at, f"{name!r} is neither Spot, Regular nor a listed pool")
-            if name.lower() in seen:
-                raise ValidationError(at, f"{name!r} already appears in a tier")
-            seen.add(name.lower())
-            names.append(name)
-        tiers.append(tuple(names))
-    return tuple(tiers)
 
 
 def _namespace(kube: Fields, environ: Mapping[str, str]) -> str | None:

@@ -363,27 +363,39 @@ def _policy(top: Fields, pools: set[str]) -> Policy:
     if not top.has("policy"):
         return Policy()
     fields = Fields(top.get("policy"), "$.policy", optional=("priorityTiers", "maxNewNodes"))
-    known = {p.lower() for p in pools} | {p.value.lower() for p in Priority}
+    tiers = priority_tiers(fields, pools)
+    max_new = None if not fields.has("maxNewNodes") else fields.integer("maxNewNodes", 0)
+    if tiers is None:
+        return Policy(max_new_nodes=max_new)
+    return Policy(priority_tiers=tiers, max_new_nodes=max_new)
+
+
+def priority_tiers(
+    fields: Fields, pools: Collection[str] | None
+) -> tuple[tuple[str, ...], ...] | None:
+    """``priorityTiers``: non-empty lists of ``Spot``, ``Regular`` or pool names, each named
+    once; None when absent. ``pools`` None accepts any pool name (a configuration that does
+    not list its pools). Also read by scenario and configuration files."""
+    if not fields.has("priorityTiers"):
+        return None
+    known = {p.value.lower() for p in Priority} | {p.lower() for p in pools or ()}
     tiers: list[tuple[str, ...]] = []
     seen: set[str] = set()
     for tier, tier_path in fields.items("priorityTiers"):
-        selectors = []
         listed = as_list(tier, tier_path)
         if not listed:
             raise ValidationError(tier_path, "must not be empty")
+        selectors: list[str] = []
         for item, at in listed:
-            selector = as_text(item, at)
-            if selector.lower() not in known:
+            selector = as_text(item, at).strip()
+            if pools is not None and selector.lower() not in known:
                 raise ValidationError(at, f"{selector!r} is neither Spot, Regular nor a pool name")
             if selector.lower() in seen:
                 raise ValidationError(at, f"{selector!r} already appears in a tier")
             seen.add(selector.lower())
             selectors.append(selector)
         tiers.append(tuple(selectors))
-    max_new = None if not fields.has("maxNewNodes") else fields.integer("maxNewNodes", 0)
-    if not fields.has("priorityTiers"):
-        return Policy(max_new_nodes=max_new)
-    return Policy(priority_tiers=tuple(tiers), max_new_nodes=max_new)
+    return tuple(tiers)
 
 
 def _managed(top: Fields, pools: list[tuple[AgentPool, str]]) -> tuple[str, ...]:

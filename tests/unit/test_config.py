@@ -63,7 +63,7 @@ def test_a_minimal_configuration_takes_the_defaults() -> None:
          "less than minCount 5"),
         ({"pools": [{"name": "a", "maxCount": 1001}]}, "$.pools[0].maxCount", "out of range"),
         ({"pools": [{"name": "a"}], "priorityTiers": [["b"]]}, "$.priorityTiers[0][0]",
-         "neither Spot, Regular nor a listed pool"),
+         "neither Spot, Regular nor a pool name"),
         ({"priorityTiers": [["Spot"], ["spot"]]}, "$.priorityTiers[1][0]", "already appears"),
         ({"priorityTiers": [[]]}, "$.priorityTiers[0]", "must not be empty"),
         ({"limits": {"maxMemory": "lots"}}, "$.limits.maxMemory", ""),

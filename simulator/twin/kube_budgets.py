@@ -15,7 +15,9 @@ nothing re-creates leaves the count); ``desiredHealthy`` comes from ``minAvailab
 pending, ended or already being deleted is evicted without a budget check; a pod under several
 budgets cannot be evicted (500); a healthy pod needs ``disruptionsAllowed >= 1`` (429) and
 spends one, recorded in ``disruptedPods``; an unhealthy pod may go while the budget is met
-(``currentHealthy >= desiredHealthy``, the default ``IfHealthyBudget`` policy).
+(``currentHealthy >= desiredHealthy``, the default ``IfHealthyBudget`` policy). The 429 has no
+Retry-After, as the API server's has none: client-go would otherwise wait inside the request
+(``kubectl drain`` reports the refusal and retries on its own every 5 s).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from simulator.twin.kube_select import ApiStatus, selector_matches
 
 Obj = dict[str, Any]
 _REFUSED = "Cannot evict pod as it would violate the pod's disruption budget."
-_RETRY_AFTER = 10.0  # seconds, in the 429's details (clients such as kubectl drain wait it)
 
 
 def healthy(pod: Obj) -> bool:
@@ -104,10 +105,10 @@ def eviction_budget(pod: Obj, budgets: list[Obj], now: datetime) -> Obj | None:
     status = dict(covering[0].get("status") or {})
     if not healthy(pod):
         if status.get("currentHealthy", 0) < status.get("desiredHealthy", 0):
-            raise ApiStatus(429, "TooManyRequests", _REFUSED, retry_after=_RETRY_AFTER)
+            raise ApiStatus(429, "TooManyRequests", _REFUSED)
         return None
     if status.get("disruptionsAllowed", 0) < 1:
-        raise ApiStatus(429, "TooManyRequests", _REFUSED, retry_after=_RETRY_AFTER)
+        raise ApiStatus(429, "TooManyRequests", _REFUSED)
     status["disruptionsAllowed"] -= 1
     status["disruptedPods"] = {**(status.get("disruptedPods") or {}),
                                pod["metadata"]["name"]: now.strftime("%Y-%m-%dT%H:%M:%SZ")}

@@ -23,9 +23,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
-
-from azure.core.credentials import TokenCredential
+from typing import TYPE_CHECKING, Any
 
 from autoscaler.cloud.aks import AksProvider
 from autoscaler.cloud.store import JsonFileStore, OperationStore
@@ -41,6 +39,9 @@ from autoscaler.kube.client import KubeApi, api_client
 from autoscaler.kube.lease import KubeLeaseApi, LeaderElector
 from autoscaler.kube.reflector import ApiError
 from autoscaler.kube.status import ConfigMapStore, KubeConfigMapApi, StatusConfigMap, status_text
+
+if TYPE_CHECKING:  # the Azure SDK is imported by autoscaler.cloud only
+    from azure.core.credentials import TokenCredential
 
 log = logging.getLogger(__name__)
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"

@@ -74,6 +74,15 @@ def _retry_after(error: ApiException) -> float | None:
         return None
 
 
+def read_json(response: Any) -> Json:
+    """The JSON body of a raw (``_preload_content=False``) answer, read before its connection
+    goes back to the pool."""
+    try:
+        return cast(Json, json.loads(response.read()))
+    finally:
+        response.release_conn()
+
+
 def _call(request: Callable[[], Any]) -> Any:
     try:
         return request()

@@ -18,7 +18,6 @@ standby takes over at once.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from autoscaler.kube.client import read_json
 from autoscaler.kube.reflector import ApiError, Json
 
 if TYPE_CHECKING:
@@ -63,13 +63,6 @@ class LeaseApi(Protocol):
         ...
 
 
-def _json(response: Any) -> Json:
-    try:
-        return cast(Json, json.loads(response.read()))
-    finally:
-        response.release_conn()
-
-
 class KubeLeaseApi:
     """``LeaseApi`` over the official client (raw JSON both ways: MicroTime fields are sent
     exactly as the API server writes them)."""
@@ -86,7 +79,7 @@ class KubeLeaseApi:
 
     def get(self, namespace: str, name: str) -> Json | None:
         try:
-            return cast(Json, self._call(lambda: _json(self.leases.read_namespaced_lease(
+            return cast(Json, self._call(lambda: read_json(self.leases.read_namespaced_lease(
                 name, namespace, _preload_content=False, _request_timeout=self.timeout))))
         except ApiError as error:
             if error.status == NOT_FOUND:
@@ -95,12 +88,12 @@ class KubeLeaseApi:
 
     def create(self, namespace: str, body: Json) -> Json:
         raw: Any = body  # the client sends a dict as it is
-        return cast(Json, self._call(lambda: _json(self.leases.create_namespaced_lease(
+        return cast(Json, self._call(lambda: read_json(self.leases.create_namespaced_lease(
             namespace, raw, _preload_content=False, _request_timeout=self.timeout))))
 
     def replace(self, namespace: str, name: str, body: Json) -> Json:
         raw: Any = body
-        return cast(Json, self._call(lambda: _json(self.leases.replace_namespaced_lease(
+        return cast(Json, self._call(lambda: read_json(self.leases.replace_namespaced_lease(
             name, namespace, raw, _preload_content=False, _request_timeout=self.timeout))))
 
 

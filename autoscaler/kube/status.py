@@ -27,7 +27,7 @@ from kubernetes import client as k8s
 
 from autoscaler.cloud.provider import Operation
 from autoscaler.cloud.store import operation_from_json, operation_to_json
-from autoscaler.kube.client import _call
+from autoscaler.kube.client import _call, read_json
 from autoscaler.kube.reflector import ApiError, Json
 
 log = logging.getLogger(__name__)
@@ -49,13 +49,6 @@ class ConfigMapApi(Protocol):
         ...
 
 
-def _json(response: Any) -> Json:
-    try:
-        return cast(Json, json.loads(response.read()))
-    finally:
-        response.release_conn()
-
-
 class KubeConfigMapApi:
     """``ConfigMapApi`` over the official client."""
 
@@ -65,7 +58,7 @@ class KubeConfigMapApi:
 
     def get(self, namespace: str, name: str) -> Json | None:
         try:
-            return cast(Json, _call(lambda: _json(self.core.read_namespaced_config_map(
+            return cast(Json, _call(lambda: read_json(self.core.read_namespaced_config_map(
                 name, namespace, _preload_content=False, _request_timeout=self.timeout))))
         except ApiError as error:
             if error.status == NOT_FOUND:
@@ -74,11 +67,11 @@ class KubeConfigMapApi:
 
     def create(self, namespace: str, body: Json) -> Json:
         raw: Any = body  # the client sends a dict as it is
-        return cast(Json, _call(lambda: _json(self.core.create_namespaced_config_map(
+        return cast(Json, _call(lambda: read_json(self.core.create_namespaced_config_map(
             namespace, raw, _preload_content=False, _request_timeout=self.timeout))))
 
     def patch(self, namespace: str, name: str, body: Json) -> Json:
-        return cast(Json, _call(lambda: _json(self.core.patch_namespaced_config_map(
+        return cast(Json, _call(lambda: read_json(self.core.patch_namespaced_config_map(
             name, namespace, body, _preload_content=False, _request_timeout=self.timeout))))
 
 

@@ -182,46 +182,34 @@ def _snapshot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _bench(args: argparse.Namespace) -> int:
-    # Imported by name: the benchmarks are a separate top-level package with an optional
-    # dependency (scipy, the ``bench`` extra), not a layer the autoscaler builds on.
+def _forward(module: str, needs: str, argv: list[str]) -> int:
+    """Run ``module.main(argv)``, imported by name: the benchmarks and the simulator are
+    separate top-level packages with optional dependencies (the ``bench`` and ``sim``
+    extras), not layers the autoscaler builds on."""
     try:
-        suite = importlib.import_module(f"benchmarks.{args.suite}_bench")
+        target = importlib.import_module(module)
     except ImportError as error:
-        print(
-            f"surge: error: surge bench {args.suite} needs the benchmarks package and scipy "
-            f"(pip install 'surge-autoscaler[bench]'): {error}",
-            file=sys.stderr,
-        )
+        print(f"surge: error: {needs}: {error}", file=sys.stderr)
         return EXIT_FAILURE
-    run: Callable[[list[str]], int] = suite.main
-    return run(list(args.args))
+    run: Callable[[list[str]], int] = target.main
+    return run(argv)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    needs = (f"surge bench {args.suite} needs the benchmarks package and scipy "
+             "(pip install 'surge-autoscaler[bench]')")
+    return _forward(f"benchmarks.{args.suite}_bench", needs, list(args.args))
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    # Imported by name, like the benchmarks: the simulator is a separate top-level package
-    # with optional dependencies (rich, matplotlib: the ``sim`` extra).
-    try:
-        simulator = importlib.import_module("simulator.cli")
-    except ImportError as error:
-        print(
-            "surge: error: surge simulate needs the simulator package, rich and matplotlib "
-            f"(pip install 'surge-autoscaler[sim]'): {error}",
-            file=sys.stderr,
-        )
-        return EXIT_FAILURE
-    run: Callable[[list[str]], int] = simulator.main
-    return run(list(args.args))
+    needs = ("surge simulate needs the simulator package, rich and matplotlib "
+             "(pip install 'surge-autoscaler[sim]')")
+    return _forward("simulator.cli", needs, list(args.args))
 
 
 def _twin(args: argparse.Namespace) -> int:
-    try:
-        twin = importlib.import_module("simulator.twin.kube_serve")
-    except ImportError as error:
-        print(f"surge: error: surge twin needs the simulator package: {error}", file=sys.stderr)
-        return EXIT_FAILURE
-    run: Callable[[list[str]], int] = twin.main
-    return run(list(args.args))
+    return _forward("simulator.twin.kube_serve", "surge twin needs the simulator package",
+                    list(args.args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from autoscaler.control.loop import LoopConfig
 from autoscaler.control.scaledown import ScaleDownConfig
-from autoscaler.control.snapshot import priority_tiers, read_pool
+from autoscaler.control.snapshot import priority_tiers, read_limits, read_managed, read_pool
 from autoscaler.control.snapshot_fields import (
     Fields,
     as_enum,
@@ -26,9 +26,8 @@ from autoscaler.control.snapshot_fields import (
 )
 from autoscaler.model.aks import Catalog, zone_label
 from autoscaler.model.errors import ValidationError
-from autoscaler.model.plan import ClusterLimits, Policy
-from autoscaler.model.pool import AgentPool, PoolMode, Priority
-from autoscaler.model.quantity import quantity_units
+from autoscaler.model.plan import Policy
+from autoscaler.model.pool import AgentPool, Priority
 from simulator.cloud import CloudModel
 from simulator.yamlsource import duration, number, zone_number
 
@@ -92,17 +91,7 @@ def parse_autoscaler(
     """The ``autoscaler`` section (absent: the defaults) as the loop's configuration."""
     fields = Fields({} if value is None else value, path, optional=AUTOSCALER_FIELDS)
     names = {p.name for p in pools}
-    managed = tuple(p.name for p in pools if p.mode is not PoolMode.SYSTEM)
-    if fields.has("managedPools"):
-        listed: list[str] = []
-        for item, at in fields.items("managedPools"):
-            name = as_text(item, at)
-            if name not in names:
-                raise ValidationError(at, f"unknown pool {name!r}")
-            if name in listed:
-                raise ValidationError(at, f"duplicate pool {name!r}")
-            listed.append(name)
-        managed = tuple(listed)
+    managed = read_managed(fields, pools)
     max_new = None
     if fields.has("maxNewNodesPerLoop"):
         max_new = fields.integer("maxNewNodesPerLoop", 0, 1)
@@ -111,7 +100,7 @@ def parse_autoscaler(
     loop = LoopConfig(
         region=region,
         managed_pools=managed,
-        limits=_limits(fields),
+        limits=read_limits(fields),
         policy=policy,
         max_node_provision_time=timedelta(seconds=_seconds(fields, "maxNodeProvisionTime", 900)),
         pool_refresh_interval=timedelta(seconds=_seconds(fields, "poolRefreshInterval", 30)),
@@ -162,21 +151,6 @@ def _seconds(fields: Fields, key: str, default: float) -> float:
     if not fields.has(key):
         return default
     return duration(fields.get(key), fields.at(key), positive=True)
-
-
-def _limits(fields: Fields) -> ClusterLimits:
-    if not fields.has("limits"):
-        return ClusterLimits()
-    limits = Fields(fields.get("limits"), fields.at("limits"),
-                    optional=("maxNodes", "maxCores", "maxMemory"))
-    memory = None
-    if limits.has("maxMemory"):
-        memory = quantity_units("memory", limits.get("maxMemory"), limits.at("maxMemory"))
-    return ClusterLimits(
-        max_nodes=limits.integer("maxNodes", 0) if limits.has("maxNodes") else None,
-        max_cores=limits.integer("maxCores", 0) if limits.has("maxCores") else None,
-        max_memory_bytes=memory,
-    )
 
 
 # --- cloud ------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from autoscaler.control.config_fields import (
     dns_name,
     env_bool,
     env_choice,
-    limits_of,
     line_of,
     number,
     read_yaml,
@@ -36,7 +35,7 @@ from autoscaler.control.config_fields import (
     subsection,
 )
 from autoscaler.control.loop import LoopConfig
-from autoscaler.control.snapshot import priority_tiers
+from autoscaler.control.snapshot import priority_tiers, read_limits
 from autoscaler.control.snapshot_fields import Fields, as_list, as_text
 from autoscaler.kube.lease import LeaseConfig
 from autoscaler.model.errors import ValidationError
@@ -185,7 +184,7 @@ def parse_config(
     loop = LoopConfig(
         region=region,
         managed_pools=pools,
-        limits=limits_of(doc),
+        limits=read_limits(doc),
         policy=policy,
         max_node_provision_time=timedelta(seconds=seconds(timers, "maxNodeProvisionTime", 900)),
         pool_refresh_interval=timedelta(seconds=seconds(timers, "poolRefreshInterval", 30)),

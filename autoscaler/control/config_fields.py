@@ -17,8 +17,6 @@ import yaml
 from autoscaler.control.scaledown import ScaleDownConfig
 from autoscaler.control.snapshot_fields import Fields, as_text, child
 from autoscaler.model.errors import ValidationError
-from autoscaler.model.plan import ClusterLimits
-from autoscaler.model.quantity import quantity_units
 
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ms|s|m|h)")
@@ -131,18 +129,6 @@ def env_choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...]) 
     if text not in allowed:
         raise ValidationError(name, f"{environ[name]!r} is not one of: {', '.join(allowed)}")
     return text
-
-
-def limits_of(doc: Fields) -> ClusterLimits:
-    limits = subsection(doc, "limits", ("maxNodes", "maxCores", "maxMemory"))
-    memory = None
-    if limits.has("maxMemory"):
-        memory = quantity_units("memory", limits.get("maxMemory"), limits.at("maxMemory"))
-    return ClusterLimits(
-        max_nodes=limits.integer("maxNodes", 0) if limits.has("maxNodes") else None,
-        max_cores=limits.integer("maxCores", 0) if limits.has("maxCores") else None,
-        max_memory_bytes=memory,
-    )
 
 
 def scale_down_of(doc: Fields) -> ScaleDownConfig:

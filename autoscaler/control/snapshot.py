@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TypeVar
 
 from autoscaler.control.snapshot_fields import (
@@ -111,7 +111,7 @@ def parse_snapshot(doc: object) -> tuple[ClusterState, tuple[str, ...]]:
     pool_names = {pool.name for pool, _ in pools}
     nodes = _unique([(read_node(v, p, pool_names), p) for v, p in top.items("nodes")], "node")
     pods, affinity_users = _pods(top, _claims(top, region), {node.name for node, _ in nodes})
-    limits = _limits(top)
+    limits = read_limits(top)
     policy = _policy(top, pool_names)
     managed = _managed(top, pools)
     backoffs = tuple(_backoff(v, p, region) for v, p in top.items("backoffs"))
@@ -345,16 +345,19 @@ def _pods(
     return tuple(pods), affinity_users
 
 
-def _limits(top: Fields) -> ClusterLimits:
-    if not top.has("limits"):
+def read_limits(fields: Fields) -> ClusterLimits:
+    """The ``limits`` entry of ``fields`` (maxNodes, maxCores, maxMemory); absent: none.
+    Also read by scenario and configuration files."""
+    if not fields.has("limits"):
         return ClusterLimits()
-    fields = Fields(top.get("limits"), "$.limits", optional=("maxNodes", "maxCores", "maxMemory"))
+    limits = Fields(fields.get("limits"), fields.at("limits"),
+                    optional=("maxNodes", "maxCores", "maxMemory"))
     memory = None
-    if fields.has("maxMemory"):
-        memory = quantity_units("memory", fields.get("maxMemory"), fields.at("maxMemory"))
+    if limits.has("maxMemory"):
+        memory = quantity_units("memory", limits.get("maxMemory"), limits.at("maxMemory"))
     return ClusterLimits(
-        max_nodes=None if not fields.has("maxNodes") else fields.integer("maxNodes", 0),
-        max_cores=None if not fields.has("maxCores") else fields.integer("maxCores", 0),
+        max_nodes=None if not limits.has("maxNodes") else limits.integer("maxNodes", 0),
+        max_cores=None if not limits.has("maxCores") else limits.integer("maxCores", 0),
         max_memory_bytes=memory,
     )
 
@@ -399,11 +402,17 @@ def priority_tiers(
 
 
 def _managed(top: Fields, pools: list[tuple[AgentPool, str]]) -> tuple[str, ...]:
-    if not top.has("managedPools"):
-        return tuple(pool.name for pool, _ in pools if pool.mode is not PoolMode.SYSTEM)
-    names = {pool.name for pool, _ in pools}
+    return read_managed(top, [pool for pool, _ in pools])
+
+
+def read_managed(fields: Fields, pools: Sequence[AgentPool]) -> tuple[str, ...]:
+    """``managedPools``: known pool names, each once; absent: every pool but System pools.
+    Also read by scenario files."""
+    if not fields.has("managedPools"):
+        return tuple(pool.name for pool in pools if pool.mode is not PoolMode.SYSTEM)
+    names = {pool.name for pool in pools}
     managed: list[str] = []
-    for item, at in top.items("managedPools"):
+    for item, at in fields.items("managedPools"):
         name = as_text(item, at)
         if name not in names:
             raise ValidationError(at, f"unknown pool {name!r}")

@@ -1,13 +1,17 @@
 """What may still be added in one plan: pool headroom, cluster limits, backoff, plan cap.
 
 Callers: ``planner.scaleup`` and ``planner.reference`` (one implementation of the limits, so
-both planners refuse exactly the same nodes for the same reason).
+both planners refuse exactly the same nodes for the same reason); ``Rooms`` is the kernel's
+all-options view of the same arithmetic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 from autoscaler.model.plan import ClusterLimits, Policy
 from autoscaler.model.pool import NodeOption
@@ -58,3 +62,54 @@ class Budget:
         self.cores_left -= nodes * option.template.vcpus
         self.memory_left -= nodes * option.template.memory_bytes
         self.new_left -= nodes
+
+
+class Rooms:
+    """``Budget.room`` of every option at once, kept current as nodes are taken.
+
+    The kernel asks for the room of many options per node it opens; asking ``Budget`` each
+    time was a large share of its cost. While the cluster-wide counters allow more nodes than
+    any pool's headroom (always, without cluster limits), an option's room is its headroom and
+    one take changes one entry; otherwise every entry is recomputed.
+    """
+
+    def __init__(self, budget: Budget, vcpus: npt.NDArray[np.int64],
+                 memory: npt.NDArray[np.int64]) -> None:
+        self.budget = budget
+        self.vcpus = np.maximum(vcpus, 1)
+        self.memory = np.maximum(memory, 1)
+        self.blocked = np.array([why is not None for why in budget.backoff], dtype=bool)
+        self.widest = max(budget.headroom, default=0)  # headroom only ever shrinks
+        self.most_vcpus = int(self.vcpus.max(initial=1))
+        self.most_memory = int(self.memory.max(initial=1))
+        # Loose: even after every pool is filled to its max, the cluster-wide counters allow
+        # more than any headroom, so no take can make them bind.
+        self.loose = self._global(sum(budget.headroom)) >= self.widest
+        self.left: list[int] = []
+        self._recompute()
+
+    def take(self, o: int, nodes: int) -> None:
+        self.budget.take(o, nodes)
+        if self.loose or self._global(0) >= self.widest:
+            self.left[o] = 0 if self.blocked[o] else max(0, self.budget.headroom[o])
+        else:
+            self._recompute()
+
+    def _global(self, later: int) -> int:
+        """A lower bound of the nodes the cluster-wide counters allow any option, once
+        ``later`` more nodes of any size have been taken."""
+        b = self.budget
+        return min(
+            b.nodes_left - later,
+            b.new_left - later,
+            (b.cores_left - later * self.most_vcpus) // self.most_vcpus,
+            (b.memory_left - later * self.most_memory) // self.most_memory,
+        )
+
+    def _recompute(self) -> None:
+        b = self.budget
+        room = np.minimum(np.array(b.headroom, dtype=np.int64), min(b.nodes_left, b.new_left))
+        np.minimum(room, b.cores_left // self.vcpus, out=room)
+        np.minimum(room, b.memory_left // self.memory, out=room)
+        room[self.blocked] = 0
+        self.left = np.maximum(room, 0).tolist()

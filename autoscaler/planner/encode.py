@@ -77,11 +77,16 @@ class Encoded:
 
 
 def resource_matrix(vectors: Sequence[Resources], axes: Sequence[str]) -> I64:
-    out = np.zeros((len(vectors), len(axes)), dtype=np.int64)
-    for i, vector in enumerate(vectors):
-        for r, axis in enumerate(axes):
-            out[i, r] = vector.get_units(axis)
-    return out
+    index = {axis: r for r, axis in enumerate(axes)}
+    rows: list[list[int]] = []
+    for vector in vectors:
+        row = [0] * len(axes)
+        for name, units in vector.items_:
+            r = index.get(name)
+            if r is not None:
+                row[r] = units
+        rows.append(row)
+    return np.array(rows, dtype=np.int64).reshape(len(vectors), len(axes))
 
 
 def static_mismatch(pod: Pod, requests: Resources, option: NodeOption) -> str | None:
@@ -162,10 +167,9 @@ def _option_compat(
     """compat[g, o]: the predicates of ``static_mismatch``, evaluated once per distinct
     placement signature (many groups share selectors and tolerations), sizes in one array op.
     """
-    fits = (req[:, None, :] <= alloc[None, :, :]).all(axis=2)
     memo: dict[tuple[object, ...], list[bool]] = {}
-    rows = np.zeros((len(groups), len(options)), dtype=bool)
-    for g, group in enumerate(groups):
+    rows: list[list[bool]] = []
+    for group in groups:
         key = placement_signature(group.pod)
         row = memo.get(key)
         if row is None:
@@ -173,9 +177,19 @@ def _option_compat(
                 node_mismatch(group.pod, dict(o.template.labels), o.template.taints) is None
                 for o in options
             ]
-        rows[g] = row
-    out: BOOL = rows & fits
+        rows.append(row)
+    ok = np.array(rows, dtype=bool).reshape(len(groups), len(options))
+    out: BOOL = ok & fits_empty(req, alloc)
     return out
+
+
+def fits_empty(req: I64, alloc: I64) -> BOOL:
+    """``(G, O)`` one pod of each group fits an empty node of each option on every axis (one
+    comparison per axis: a reduction over the short axis dimension is slow in numpy)."""
+    fits = np.ones((len(req), len(alloc)), dtype=bool)
+    for r in range(req.shape[1]):
+        fits &= req[:, r, None] <= alloc[None, :, r]
+    return fits
 
 
 def _reads_hostname(pod: Pod) -> bool:
@@ -247,7 +261,9 @@ def encode(state: ClusterState) -> Encoded:
     used_nodes, used_cores, used_memory = _cluster_totals(state, options)
     scale = alloc.max(axis=0) if len(options) else np.zeros(len(axes), dtype=np.int64)
     tier = np.array(option_tiers(options, state.policy), dtype=np.int64)
-    order = visit_order(groups, req.tolist(), scale.tolist(), best_tiers(compat, tier))
+    best = best_tiers(compat, tier)
+    pinned = pinned_groups(req, alloc, compat, tier, best)
+    order = visit_order(groups, req.tolist(), scale.tolist(), best, pinned)
     return Encoded(
         axes=axes,
         groups=groups,
@@ -284,6 +300,15 @@ def best_tiers(compat: BOOL, tier: I64) -> list[int]:
     none = int(tier.max(initial=0)) + 1
     best: list[int] = np.where(compat, tier[None, :], none).min(axis=1, initial=none).tolist()
     return best
+
+
+def pinned_groups(req: I64, alloc: I64, compat: BOOL, tier: I64, best: Sequence[int]) -> list[bool]:
+    """``(n_groups,)`` whether a predicate, not size, rules out an option of the group's best
+    tier (``groups.visit_order`` places such groups first within their tier)."""
+    fits = fits_empty(req, alloc)
+    in_best = tier[None, :] == np.array(best, dtype=np.int64)[:, None]
+    pinned: list[bool] = (fits & ~compat & in_best).any(axis=1).tolist()
+    return pinned
 
 
 def _left(limit: int | None, used: int) -> int:

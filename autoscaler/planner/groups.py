@@ -78,6 +78,26 @@ def _signature(pod: Pod) -> tuple[object, ...]:
     )
 
 
+def _same_as_last(pod: Pod, last: Pod) -> bool:
+    """Whether ``pod`` certainly has ``last``'s signature: same owner and the very same spec
+    objects (a pointer comparison each), labels too when its selectors read them."""
+    return (
+        pod.containers is last.containers
+        and pod.tolerations is last.tolerations
+        and pod.node_selector is last.node_selector
+        and pod.required_affinity is last.required_affinity
+        and pod.topology_spread is last.topology_spread
+        and pod.anti_affinity is last.anti_affinity
+        and pod.init_containers is last.init_containers
+        and pod.overhead is last.overhead
+        and pod.volume_zones is last.volume_zones
+        and pod.priority == last.priority
+        and pod.owner == last.owner
+        and pod.namespace == last.namespace
+        and (not (pod.topology_spread or pod.anti_affinity) or pod.labels is last.labels)
+    )
+
+
 def placement_signature(pod: Pod) -> tuple[object, ...]:
     """The fields ``constraints.node_mismatch`` reads: pods with equal signatures pass or fail
     the static predicates on every node alike, so callers may evaluate them once."""
@@ -105,14 +125,20 @@ def group_pending(pods: Iterable[Pod]) -> tuple[PodGroup, ...]:
     """
     owners: dict[tuple[str, str], list[tuple[tuple[object, ...], list[Pod]]]] = {}
     hashed: dict[tuple[str, str], dict[tuple[object, ...], list[Pod]]] = {}
+    last: Pod | None = None  # the previous pending pod, and the members list it went to
+    last_members: list[Pod] = []
     for pod in pods:
         if pod.node_name is not None:
+            continue
+        if last is not None and _same_as_last(pod, last):
+            last_members.append(pod)  # replicas usually come in runs sharing spec objects
             continue
         owner = (pod.namespace, pod.owner)
         signature = _signature(pod)
         table = hashed.get(owner)
         if table is not None:
-            table.setdefault(signature, []).append(pod)
+            last, last_members = pod, table.setdefault(signature, [])
+            last_members.append(pod)
             continue
         entries = owners.setdefault(owner, [])
         for known, members in entries:
@@ -120,10 +146,12 @@ def group_pending(pods: Iterable[Pod]) -> tuple[PodGroup, ...]:
                 members.append(pod)
                 break
         else:
-            entries.append((signature, [pod]))
+            members = [pod]
+            entries.append((signature, members))
             if len(entries) > _LINEAR:
                 hashed[owner] = dict(entries)
                 del owners[owner]
+        last, last_members = pod, members
 
     buckets = [members for entries in owners.values() for _, members in entries]
     buckets += [members for table in hashed.values() for members in table.values()]
@@ -150,22 +178,32 @@ def visit_order(
     req: Sequence[Sequence[int]],
     scale: Sequence[int],
     best_tier: Sequence[int],
+    pinned: Sequence[bool],
 ) -> list[int]:
     """Indices of ``groups`` in the order both planners place them.
 
     Higher pod priority first (the scheduler serves it first); then the less flexible groups,
     whose best usable option sits in a later policy tier (pods that cannot use spot open the
     regular nodes, whose slack spot-tolerant pods then fill, not the other way round); then
-    larger dominant share of the largest option (first-fit *decreasing*: big pods open nodes,
-    small ones fill gaps); then key. ``req[g][r]`` are group requests, ``scale[r]`` the
-    largest allocatable per axis (0 when no option has the axis), ``best_tier[g]`` the
-    lowest tier among the group's usable options.
+    pinned groups, which a predicate keeps off an option of their best tier that their pods
+    would fit (a node selector on a labelled pool): their pods fill the nodes they open before
+    flexible pods take that room, for the same reason; then larger size, the sum over axes of
+    the share of the largest option (first-fit *decreasing*: big pods open nodes, small ones
+    fill gaps; the sum, unlike the dominant share alone, puts a pod large on two axes ahead of
+    one large on one); then key. ``req[g][r]`` are group requests, ``scale[r]`` the largest
+    allocatable per axis (0 when no option has the axis), ``best_tier[g]`` the lowest tier
+    among the group's usable options, ``pinned[g]`` as above.
     """
 
-    def dominant(g: int) -> float:
-        return max((req[g][r] / scale[r] for r in range(len(scale)) if scale[r] > 0), default=0.0)
-
+    axes = [r for r in range(len(scale)) if scale[r] > 0]
+    size = [sum(row[r] / scale[r] for r in axes) for row in req]
     return sorted(
         range(len(groups)),
-        key=lambda g: (-groups[g].pod.priority, -best_tier[g], -dominant(g), groups[g].key),
+        key=lambda g: (
+            -groups[g].pod.priority,
+            -best_tier[g],
+            not pinned[g],
+            -size[g],
+            groups[g].key,
+        ),
     )

@@ -13,7 +13,6 @@ zone a quota, lowest count first, as kube-scheduler would place pods one at a ti
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -221,24 +220,6 @@ def name_ranks(options: Sequence[NodeOption]) -> npt.NDArray[np.int64]:
     return np.array([ranks[o.pool] for o in options], dtype=np.int64)
 
 
-@dataclass(frozen=True, slots=True)
-class Rankings:
-    """For every group, its usable options best first, cut into classes of equal
-    (tier, price per placed pod). The options of one class differ only in zone (or name): the
-    planners spread a group's new nodes over a class, lowest zone count first.
-    """
-
-    order: npt.NDArray[np.int64]  # (n_groups, n_options) option indices, best first
-    usable: npt.NDArray[np.int64]  # (n_groups,) how many leading entries of order are usable
-    cut: npt.NDArray[np.bool_]  # (n_groups, n_options) entry i starts a new class
-
-    def classes(self, g: int) -> list[list[int]]:
-        n = int(self.usable[g])
-        options = self.order[g, :n].tolist()
-        starts = [0, *(np.flatnonzero(self.cut[g, 1:n]) + 1).tolist(), n]
-        return [options[a:b] for a, b in itertools.pairwise(starts) if b > a]
-
-
 def rank_row(
     candidates: Sequence[int],
     tiers: Sequence[int],
@@ -246,11 +227,14 @@ def rank_row(
     per_node: Sequence[int] | Mapping[int, int],
     name_rank: Sequence[int],
 ) -> list[list[int]]:
-    """``rank_options`` for one group, in plain Python (cheaper for a single row).
+    """The options of one group best first, cut into classes of equal (tier, price per pod).
 
-    ``candidates`` are the options the group is compatible with; ``per_node`` is indexed by
-    option. The kernel re-ranks a group this way near the end of its pods; the scalar
-    reference uses it throughout, so the property tests check the batch ranking against it.
+    Sort key: tier, then ``price / per_node``, then pool name; ``candidates`` are the options
+    the group is compatible with, ``per_node`` (indexed by option) the pods a new node will
+    hold, options holding none are left out. The options of one class differ only in zone
+    (or name): the planners spread a group's new nodes over a class, lowest zone count first.
+    This is the definition; the scalar reference applies it literally for every pod it
+    places, and ``planner.choice`` finds the same best class faster for the kernel.
     """
     usable = [o for o in candidates if per_node[o] > 0]
     usable.sort(key=lambda o: (tiers[o], prices[o] / per_node[o], name_rank[o]))
@@ -264,32 +248,3 @@ def rank_row(
             classes.append([o])
             last = key
     return classes
-
-
-def rank_options(
-    compat: npt.NDArray[np.bool_],
-    tiers: npt.NDArray[np.int64],
-    prices: npt.NDArray[np.float64],
-    per_node: npt.NDArray[np.int64],
-    name_rank: npt.NDArray[np.int64],
-) -> Rankings:
-    """Rank the options of every group at once.
-
-    ``compat`` and ``per_node`` (pods of the group one new node takes) are
-    ``(n_groups, n_options)``; ``tiers``, ``prices``, ``name_rank`` are ``(n_options,)``.
-    Sort key: tier, then price per placed pod, then pool name; unusable options go last.
-    """
-    usable = compat & (per_node > 0)
-    cost = np.where(usable, prices / np.maximum(per_node, 1), 1e300)  # finite: diff stays 0
-    tier = np.where(usable, tiers, np.iinfo(np.int64).max)
-    names = np.broadcast_to(name_rank, compat.shape)
-    order = (
-        np.lexsort((names, cost, tier), axis=-1)
-        if compat.size
-        else np.zeros(compat.shape, np.int64)
-    )
-    sorted_tier = np.take_along_axis(tier, order, axis=1)
-    sorted_cost = np.take_along_axis(cost, order, axis=1)
-    cut = np.zeros(compat.shape, dtype=bool)
-    cut[:, 1:] = (np.diff(sorted_tier, axis=1) != 0) | (np.diff(sorted_cost, axis=1) != 0)
-    return Rankings(order.astype(np.int64), usable.sum(axis=1).astype(np.int64), cut)

@@ -73,7 +73,16 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
         )
         for grp in groups
     ]
-    order = visit_order(groups, reqs, scale, best)
+    pinned = [
+        any(
+            tiers[o] == best[g]
+            and insufficient(grp.requests, opt.template.allocatable) is None
+            and not _static_ok(grp, opt)
+            for o, opt in enumerate(options)
+        )
+        for g, grp in enumerate(groups)
+    ]
+    order = visit_order(groups, reqs, scale, best, pinned)
 
     slots = _registered_slots(state) + _upcoming_slots(state)
     n_fixed = len(slots)

@@ -10,7 +10,7 @@ movable pods of every candidate are added to the state as pending copies of them
 (group, node), while the originals stay bound and the nodes' free capacity, hostname caps and
 anti-affinity verdicts are those of the cluster as it is. Removing a candidate then places its
 pods, in ``move_order``, on the nodes that stay, first-fit with the same cumulative
-``scaleup.first_fit`` as scale-up, runs of identical pods at once. Moves are kept while the
+``packing.first_fit`` as scale-up, runs of identical pods at once. Moves are kept while the
 plan goes on, so later candidates see the capacity earlier ones' pods took, and the caps and
 anti-affinity those pods bring.
 
@@ -31,6 +31,7 @@ from autoscaler.model.labels import HOSTNAME_LABEL
 from autoscaler.model.pod import Pod
 from autoscaler.model.state import ClusterState
 from autoscaler.planner.encode import BOOL, I64, UNLIMITED, encode
+from autoscaler.planner.packing import BIG, first_fit
 from autoscaler.planner.policy import hostname_cap
 from autoscaler.planner.scaledown_rules import (
     Candidate,
@@ -41,7 +42,6 @@ from autoscaler.planner.scaledown_rules import (
     select,
     survey,
 )
-from autoscaler.planner.scaleup import BIG, first_fit
 
 
 def plan_scale_down(state: ClusterState, params: ScaleDownParams | None = None) -> ScaleDownPlan:

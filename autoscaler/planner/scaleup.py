@@ -16,84 +16,30 @@ Semantics (the scalar ``planner.reference`` implements the same rules pod by pod
    a pod then only goes to a node in a zone with quota left.
 
 Identical pods placed one at a time first-fit fill node 1 as far as it goes, then node 2...:
-so each group is placed with a cumulative sum over nodes, and the nodes a class opens are
-computed in closed form (``spread_picks``) rather than one by one.
+so a group's first-fit is one comparison per axis over the node table, then a walk over the
+first nodes that fit (each takes at least one pod); the best class for each new node comes from
+``choice.best_class`` without re-sorting; the nodes a class opens while its ranking cannot
+change are computed in closed form (``packing.spread_picks``). Per group the kernel costs a
+few dozen numpy calls, which is what the 10k-pod benchmark measures: keep it that way.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 
 from autoscaler.model.plan import GroupOutcome, PoolTarget, ScaleUpPlan
 from autoscaler.model.state import ClusterState
-from autoscaler.planner.budget import Budget
+from autoscaler.planner.budget import Budget, Rooms
+from autoscaler.planner.choice import Choice, best_class
 from autoscaler.planner.encode import I64, UNLIMITED, Encoded, encode
 from autoscaler.planner.nodetable import NodeTable
-from autoscaler.planner.policy import name_ranks, rank_options, rank_row
+from autoscaler.planner.packing import BIG, first_fit, spread_picks
+from autoscaler.planner.policy import name_ranks
 from autoscaler.planner.reasons import explain
-
-BIG = 1 << 40  # "fits any number": for a group without positive requests (never: pods=1)
-SMALL = 32  # below this many items, plain Python beats numpy's per-call overhead
 
 
 def plan_scale_up(state: ClusterState) -> ScaleUpPlan:
     return _Kernel(encode(state), state).run()
-
-
-def first_fit(fit: I64, pods: int) -> I64:
-    """Pods per node when ``pods`` identical pods go first-fit onto nodes that fit ``fit``."""
-    before = np.cumsum(fit) - fit
-    take: I64 = np.clip(pods - before, 0, fit)
-    return take
-
-
-def spread_picks(counts: list[int], step: int, caps: list[int], total: int) -> I64:
-    """Which slot each of ``total`` nodes goes to, in opening order, when every node goes to
-    the slot with the lowest count (ties: lowest index) and adds ``step`` to it.
-
-    Closed form of that greedy loop: the k-th node of slot i is picked at value
-    ``counts[i] + step * k``; take the ``total`` smallest (value, index) pairs within caps.
-    """
-    total = min(total, sum(caps))
-    if len(counts) == 1:
-        return np.zeros(total, dtype=np.int64)
-    if total <= SMALL:  # the greedy loop itself is cheaper than the arrays below
-        level = list(counts)
-        taken_py = [0] * len(counts)
-        picks: list[int] = []
-        for _ in range(total):
-            i = min(
-                (j for j in range(len(level)) if taken_py[j] < caps[j]),
-                key=lambda j: (level[j], j),
-            )
-            picks.append(i)
-            level[i] += step
-            taken_py[i] += 1
-        return np.array(picks, dtype=np.int64)
-    c = np.array(counts, dtype=np.int64)
-    cap = np.array(caps, dtype=np.int64)
-
-    def below(level: int) -> I64:  # picks with value < level, per slot
-        out: I64 = np.clip(-((c - level) // step), 0, cap)
-        return out
-
-    low, high = int(c.min()), int(c.max()) + step * total + 1
-    while low < high:  # the largest level with at most `total` picks below it
-        mid = (low + high + 1) // 2
-        if int(below(mid).sum()) <= total:
-            low = mid
-        else:
-            high = mid - 1
-    taken = below(low)
-    rest = total - int(taken.sum())
-    at_level = np.flatnonzero((c + step * taken == low) & (taken < cap))[:rest]
-    taken[at_level] += 1
-    slots = np.repeat(np.arange(len(c), dtype=np.int64), taken)
-    values = c[slots] + step * (np.arange(len(slots)) - np.repeat(np.cumsum(taken) - taken, taken))
-    order: I64 = slots[np.lexsort((slots, values))]
-    return order
 
 
 class _Kernel:
@@ -112,14 +58,20 @@ class _Kernel:
             limits=state.limits,
             policy=state.policy,
         )
+        self.rooms = Rooms(self.budget, enc.vcpus, enc.memory)
         self.current = {p.name: p.count for p in state.pools}
         self.zones = sorted(
             {z for z in enc.option_zone if z} | {n.zone for n in enc.nodes if n.zone}
         )
         index = {z: i for i, z in enumerate(self.zones)}
         self.option_zone = np.array([index.get(z or "", -1) for z in enc.option_zone], np.int64)
+        self.zone_list = self.option_zone.tolist()
         node_zone = np.array([index.get(n.zone or "", -1) for n in enc.nodes], np.int64)
-        self.table = NodeTable(enc, self.option_zone, node_zone)
+        # Axes some pending pod requests: the others never bind, the node table skips them.
+        kept = np.flatnonzero((enc.req > 0).any(axis=0))
+        self.req = enc.req[:, kept]  # (G, K)
+        self.alloc = enc.alloc[:, kept]  # (O, K)
+        self.table = NodeTable(enc, kept, self.option_zone, node_zone)
         # Pods of each group one new node of each option takes: (G, O), all groups at once.
         per_node = np.full((len(enc.groups), len(enc.options)), BIG, dtype=np.int64)
         for a in range(len(enc.axes)):
@@ -130,13 +82,18 @@ class _Kernel:
         # compat[g, c] for every row class c: options first, then registered nodes.
         self.compat = np.concatenate([enc.compat, enc.node_compat], axis=1)
         self.capped = (enc.pernode_cap < UNLIMITED) | (enc.node_cap < UNLIMITED).any(axis=1)
-        usable = enc.compat & (self.per_node > 0)
-        self.largest = np.where(usable, self.per_node, 0).max(axis=1, initial=0)
+        self.usable = enc.compat & (self.per_node > 0)
+        # Axes each group requests (the only ones that can bind), shared by equal patterns.
+        self.req_col = self.req[:, :, None]  # (G, K, 1): requests against free columns
+        axis_bits = 1 << np.arange(len(kept), dtype=np.int64)
+        self.pattern: list[int] = ((self.req > 0) @ axis_bits).tolist()
+        self.need_of = {p: np.flatnonzero(p & axis_bits) for p in set(self.pattern)}
+        self.largest = np.where(self.usable, self.per_node, 0).max(axis=1, initial=0)
         self.name_rank = name_ranks(enc.options)
-        self.tier_list = enc.tier.tolist()
-        self.price_list = enc.price.tolist()
         self.rank_list = self.name_rank.tolist()
-        self.rankings = rank_options(enc.compat, enc.tier, enc.price, self.per_node, self.name_rank)
+        self.choice = Choice(
+            self.usable, self.per_node, enc.alloc, enc.tier, enc.price, self.name_rank
+        )
 
     def run(self) -> ScaleUpPlan:
         enc = self.enc
@@ -156,31 +113,48 @@ class _Kernel:
             cost_per_hour=round(cost, 6),
         )
 
-    def _candidates(self, g: int) -> tuple[I64, I64]:
-        """Rows of the nodes group g may use and how many of its pods each can take now."""
+    def _candidates(self, g: int, want: int | None) -> tuple[I64, I64]:
+        """Rows of the nodes group g may use that fit at least one of its pods, and how many
+        each can take now; with ``want``, only the first ``want`` of them (first-fit never
+        needs more: each takes at least one pod)."""
         enc, t = self.enc, self.table
-        rows = np.flatnonzero(t.live[: t.n])
-        rows = rows[self.compat[g][t.cls[rows]]]
-        req = enc.req[g]
-        fit = np.full(len(rows), BIG, dtype=np.int64)
-        for a in np.flatnonzero(req > 0).tolist():
-            np.minimum(fit, t.free[rows, a] // req[a], out=fit)
+        n = t.n
+        # Comparing every row is cheaper than dividing: divide only the rows first-fit uses.
+        ok = self.compat[g][t.cls[:n]] & (t.free[:, :n] >= self.req_col[g]).all(axis=0)
+        rows = np.flatnonzero(ok)
+        cap: I64 | None = None
         if self.capped[g]:
             cap = np.full(len(rows), enc.pernode_cap[g], dtype=np.int64)
             registered = rows < t.n_reg
             cap[registered] = enc.node_cap[g][rows[registered]]
-            np.minimum(fit, cap, out=fit)
+            rows, cap = rows[cap > 0], cap[cap > 0]
+        if want is not None:
+            rows = rows[:want]
+        need = self.need_of[self.pattern[g]]
+        fit: I64 = (t.free.take(rows, axis=1)[need] // self.req_col[g][need]).min(
+            axis=0, initial=BIG
+        )
+        if cap is not None:
+            np.minimum(fit, cap[: len(rows)], out=fit)
         return rows, fit
 
     def _place_group(self, g: int) -> GroupOutcome:
         enc, t = self.enc, self.table
         group = enc.groups[g]
         remaining = int(enc.count[g])
-        rows, fit = self._candidates(g)
         spread = enc.zone_spread[g]
+        rows, fit = self._candidates(g, None if spread else remaining)
         quota: dict[int, int] | None = None
-        if spread is None:
-            take = first_fit(fit, remaining)
+        rows_used: list[int] = []
+        took: list[int] = []
+        if spread is None:  # each candidate takes >= 1 pod: at most ``remaining`` of them
+            for row, f in zip(rows.tolist(), fit.tolist(), strict=True):
+                k = f if f < remaining else remaining
+                rows_used.append(row)
+                took.append(k)
+                remaining -= k
+                if not remaining:
+                    break
         else:
             index = {z: i for i, z in enumerate(self.zones)}
             quota = {index[z]: q for z, q in spread.quotas(remaining).items()}
@@ -190,25 +164,45 @@ class _Kernel:
                 here = zones == zi
                 take[here] = first_fit(fit[here], q)
                 quota[zi] = q - int(take[here].sum())
-        used = take > 0
-        rows, take = rows[used], take[used]
-        t.free[rows] -= take[:, None] * enc.req[g]
-        t.refresh(rows)
-        remaining -= int(take.sum())
-        new = rows >= t.n_fixed
-        if new.any():
-            t.record(rows[new], g, take[new])
-        on_new = _tally(t.opt[rows[new]], take[new])
-        per_zone = _tally(t.zone[rows], take)
+            used = np.flatnonzero(take)
+            rows_used, took = rows[used].tolist(), take[used].tolist()
+            remaining -= sum(took)
+        on_existing = on_upcoming = 0
+        on_new: dict[int, int] = {}
+        per_zone: dict[int, int] = {}
+        if len(rows_used) == 1:  # the common case, in fewer numpy calls
+            t.free[:, rows_used[0]] -= took[0] * self.req[g]
+        elif rows_used:
+            used_rows = np.array(rows_used, dtype=np.int64)
+            t.free[:, used_rows] -= np.array(took, dtype=np.int64) * self.req_col[g]
+        if rows_used:
+            n_reg, n_fixed = t.n_reg, t.n_fixed
+            new_rows: list[int] = []
+            new_pods: list[int] = []
+            for row, k in zip(rows_used, took, strict=True):
+                zi = t.zone_list[row]
+                if zi >= 0:
+                    per_zone[zi] = per_zone.get(zi, 0) + k
+                if row < n_reg:
+                    on_existing += k
+                elif row < n_fixed:
+                    on_upcoming += k
+                else:
+                    o = t.opt_list[row]
+                    new_rows.append(row)
+                    new_pods.append(k)
+                    on_new[o] = on_new.get(o, 0) + k
+            if new_rows:
+                t.record(new_rows, g, new_pods)
         if remaining:
-            remaining = self._open(g, remaining, quota, per_zone, on_new)
+            remaining = _Opener(self, g, quota, per_zone, on_new).run(remaining)
         reason = None
         if remaining:
             left = [self.zones[z] for z, q in sorted((quota or {}).items()) if q > 0]
             reason = explain(
                 group,
                 enc.options,
-                [o for c in self.rankings.classes(g) for o in c],
+                np.flatnonzero(self.usable[g]).tolist(),
                 self.budget.room,
                 bool(enc.node_compat[g].any()),
                 left,
@@ -217,99 +211,70 @@ class _Kernel:
         return GroupOutcome(
             group=group.key,
             pods=int(enc.count[g]),
-            on_existing=int(take[rows < t.n_reg].sum()),
-            on_upcoming=int(take[(rows >= t.n_reg) & ~new].sum()),
+            on_existing=on_existing,
+            on_upcoming=on_upcoming,
             on_new=tuple((enc.options[o].pool, k) for o, k in sorted(on_new.items())),
             unplaced=remaining,
             reason=reason,
             first_pod=group.pod.key,
         )
 
-    def _open(
+
+class _Opener:
+    """Opens the new nodes of one group: each goes to the best class with room (``choice``),
+    to the option of that class whose zone holds the fewest of the group's pods. The nodes
+    are appended to the table once, at the end: the group never reuses its own new nodes
+    (each takes as many of its pods as fit)."""
+
+    def __init__(
         self,
+        k: _Kernel,
         g: int,
-        remaining: int,
         quota: dict[int, int] | None,
         per_zone: dict[int, int],
         on_new: dict[int, int],
-    ) -> int:
-        """Open new nodes for group g; returns the pods still unplaced.
+    ) -> None:
+        self.k, self.g, self.quota = k, g, quota
+        self.per_zone, self.on_new = per_zone, on_new
+        self.opts: list[int] = []  # option of each new node, in opening order
+        self.pods: list[int] = []  # pods of the group on it
 
-        Each new node goes to the first class with room under the ranking by price per pod
-        *it will hold*: ``min(pods per node, pods left)``. While at least ``largest`` pods are
-        left that is the precomputed ranking and nodes open in blocks; near the end the
-        ranking is recomputed per node, so a few pods do not open a large node.
-        """
-        budget = self.budget
-        size = self.per_node[g].tolist()
-        largest = int(self.largest[g])
-
-        def count_of(o: int) -> int:
-            zi = int(self.option_zone[o])
-            return per_zone.get(zi, 0) if zi >= 0 else on_new.get(o, 0)
-
+    def run(self, remaining: int) -> int:
+        """Place up to ``remaining`` pods on new nodes; returns the pods still unplaced."""
+        k, g = self.k, self.g
+        if not k.choice.n_usable[g]:
+            return remaining
+        choice = k.choice
+        lists = choice.scan_lists(g)
+        usable = k.usable[g].tolist()
+        size = k.per_node[g].tolist()
+        largest = int(k.largest[g])
         while remaining > 0:
-            if remaining >= largest:
-                classes = self.rankings.classes(g)
-            else:
-                usable = self.rankings.order[g, : self.rankings.usable[g]].tolist()
-                holds = {o: min(size[o], remaining) for o in usable}
-                classes = rank_row(usable, self.tier_list, self.price_list, holds, self.rank_list)
-            for members in classes:
-                active: list[int] = []
-                rooms: list[int] = []
-                for o in members:
-                    if quota is not None and quota.get(int(self.option_zone[o]), 0) <= 0:
-                        continue
-                    room, _ = budget.room(o)
-                    if room > 0:
-                        active.append(o)
-                        rooms.append(room)
-                if active:
-                    remaining = self._open_in(
-                        g,
-                        active,
-                        rooms,
-                        remaining,
-                        largest,
-                        size,
-                        count_of,
-                        quota,
-                        per_zone,
-                        on_new,
-                    )
-                    break
-            else:
-                return remaining  # no class has room
+            members = best_class(
+                lists, choice.members, usable, remaining, k.rooms.left, self.quota,
+                k.zone_list, choice.kind_tier, choice.kind_price, k.rank_list,
+            )  # fmt: skip
+            if not members:
+                break
+            remaining = self._open_in(members, remaining, largest, size)
+        if self.opts:
+            pods = np.array(self.pods, dtype=np.int64)
+            free = k.alloc[self.opts] - pods[:, None] * k.req[g]
+            t = k.table
+            t.record(t.append(self.opts, free), g, self.pods)
         return remaining
 
-    def _open_in(
-        self,
-        g: int,
-        active: list[int],
-        rooms: list[int],
-        remaining: int,
-        largest: int,
-        size: list[int],
-        count_of: Callable[[int], int],
-        quota: dict[int, int] | None,
-        per_zone: dict[int, int],
-        on_new: dict[int, int],
-    ) -> int:
+    def _count(self, o: int) -> int:
+        zi = self.k.zone_list[o]
+        return self.per_zone.get(zi, 0) if zi >= 0 else self.on_new.get(o, 0)
+
+    def _open_in(self, active: list[int], remaining: int, largest: int, size: list[int]) -> int:
         """Open nodes of one class: a block while the ranking cannot change, else one node."""
-        enc, budget = self.enc, self.budget
-        counts = [count_of(o) for o in active]
+        k = self.k
+        enc, budget = k.enc, k.budget
+        counts = [self._count(o) for o in active]
         first = active[0]
-        alike = all(
-            size[o] == size[first]
-            and enc.vcpus[o] == enc.vcpus[first]
-            and enc.memory[o] == enc.memory[first]
-            for o in active
-        )
-        # Options sharing a zone share one count: the closed form assumes one count per slot.
-        zones = [int(self.option_zone[o]) for o in active]
-        alike = alike and len({z for z in zones if z >= 0}) == sum(z >= 0 for z in zones)
-        if quota is None and alike and remaining >= largest:
+        if self.quota is None and remaining >= largest and _alike(k, active, size):
             step = size[first]
             total = min(
                 (remaining - largest) // step + 1,  # nodes opened while >= largest pods are left
@@ -318,50 +283,44 @@ class _Kernel:
                 budget.cores_left // max(1, int(enc.vcpus[first])),
                 budget.memory_left // max(1, int(enc.memory[first])),
             )
+            rooms = [k.rooms.left[o] for o in active]
             picks = np.array(active, dtype=np.int64)[spread_picks(counts, step, rooms, total)]
-            return self._add(g, picks, step, remaining, per_zone, on_new, None)
-        best = min(range(len(active)), key=lambda i: (counts[i], i))
-        o = active[best]
-        cap = size[o] if quota is None else min(size[o], quota[int(self.option_zone[o])])
-        return self._add(g, np.array([o], dtype=np.int64), cap, remaining, per_zone, on_new, quota)
+            return self._add(picks.tolist(), step, remaining)
+        o = active[counts.index(min(counts))]  # fewest pods in its zone; ties: class order
+        cap = size[o] if self.quota is None else min(size[o], self.quota[k.zone_list[o]])
+        return self._add([o], cap, remaining)
 
-    def _add(
-        self,
-        g: int,
-        opts: I64,
-        per_node: int,
-        remaining: int,
-        per_zone: dict[int, int],
-        on_new: dict[int, int],
-        quota: dict[int, int] | None,
-    ) -> int:
-        """Open one node per entry of ``opts``, each taking up to ``per_node`` pods of g."""
-        enc, t = self.enc, self.table
-        pods = np.clip(remaining - per_node * np.arange(len(opts)), 0, per_node).astype(np.int64)
-        zones = self.option_zone[opts]
-        rows = t.append(opts, enc.alloc[opts] - pods[:, None] * enc.req[g], zones)
-        t.record(rows, g, pods)
+    def _add(self, opts: list[int], per_node: int, remaining: int) -> int:
+        """Open one node per entry of ``opts``, each taking up to ``per_node`` pods."""
+        k, quota = self.k, self.quota
         nodes: dict[int, int] = {}
-        for o, zi, k in zip(opts.tolist(), zones.tolist(), pods.tolist(), strict=True):
+        for o in opts:
+            pods = min(per_node, remaining)
+            remaining -= pods
+            zi = k.zone_list[o]
+            self.opts.append(o)
+            self.pods.append(pods)
             nodes[o] = nodes.get(o, 0) + 1
-            on_new[o] = on_new.get(o, 0) + k
+            self.on_new[o] = self.on_new.get(o, 0) + pods
             if zi >= 0:
-                per_zone[zi] = per_zone.get(zi, 0) + k
+                self.per_zone[zi] = self.per_zone.get(zi, 0) + pods
                 if quota is not None:
-                    quota[zi] -= k
+                    quota[zi] -= pods
         for o, n in nodes.items():
-            self.budget.take(o, n)
-        return remaining - int(pods.sum())
+            k.rooms.take(o, n)
+        return remaining
 
 
-def _tally(keys: I64, weights: I64) -> dict[int, int]:
-    """Sum of ``weights`` per non-negative key, as a dict of the non-zero sums."""
-    if len(keys) <= SMALL:
-        out: dict[int, int] = {}
-        for k, w in zip(keys.tolist(), weights.tolist(), strict=True):
-            if k >= 0 and w:
-                out[k] = out.get(k, 0) + w
-        return out
-    keep = keys >= 0
-    sums = np.bincount(keys[keep], weights=weights[keep])
-    return {int(k): int(v) for k, v in zip(np.flatnonzero(sums), sums[sums != 0], strict=True)}
+def _alike(k: _Kernel, active: list[int], size: list[int]) -> bool:
+    """Whether the closed form applies: same pods per node and VM size, one option per zone."""
+    enc = k.enc
+    first = active[0]
+    if not all(
+        size[o] == size[first]
+        and enc.vcpus[o] == enc.vcpus[first]
+        and enc.memory[o] == enc.memory[first]
+        for o in active
+    ):
+        return False
+    zones = [k.zone_list[o] for o in active]
+    return len({z for z in zones if z >= 0}) == len([z for z in zones if z >= 0])

@@ -11,6 +11,7 @@ from autoscaler.model.node import Taint
 from autoscaler.model.plan import Backoff, ClusterLimits, Policy, ScaleUpPlan
 from autoscaler.model.pod import AntiAffinity, NodeSelectorTerm, Toleration, TopologySpread
 from autoscaler.model.pool import Priority
+from autoscaler.planner.groups import group_pending, visit_order
 from autoscaler.planner.reference import plan_reference
 from autoscaler.planner.scaleup import plan_scale_up
 from tests.builders import SPOT_TOLERATION, GiB, node, option, pod, pool, state
@@ -266,3 +267,40 @@ def test_gpu_pods_go_to_the_tainted_gpu_pool_and_others_stay_off_it(planner) -> 
     )
     plan = planner(state([gpu, reg], options, [trainer, *web(2)]))
     assert targets(plan) == {"gpu1": 1, "reg1": 1}
+
+
+@pytest.mark.parametrize("planner", PLANNERS)
+def test_pods_pinned_to_a_pool_fill_its_room_before_flexible_pods_take_it(planner) -> None:  # type: ignore[no-untyped-def]
+    memory = pool("mem1", zones=("1",), labels=(("workload", "memory"),))
+    general = pool("gen1", zones=("1",))
+    options = [option(memory, price=0.30), option(general, price=0.19)]
+    pinned = {"node_selector": (("workload", "memory"),)}
+    pods = [
+        pod("a-0", 2000, GiB, owner="ReplicaSet/a", **pinned),
+        *[pod(f"b-{i}", 1500, GiB, owner="ReplicaSet/b") for i in range(3)],
+        pod("c-0", 1000, GiB, owner="ReplicaSet/c", **pinned),
+    ]
+    plan = planner(state([memory, general], options, pods))
+    # a and c share one mem1 node; visited by size alone, b would take a's room and c would
+    # need a second mem1 node (0.79/h instead of 0.68/h).
+    assert targets(plan) == {"mem1": 1, "gen1": 2}
+
+
+@pytest.mark.parametrize(
+    ("req_a", "req_b", "best_tier", "pinned", "first"),
+    [
+        pytest.param((500, GiB), (2000, GiB), (0, 0), (True, False), "a", id="pinned-first"),
+        pytest.param((500, GiB), (500, GiB), (0, 1), (True, False), "b", id="tier-before-pinning"),
+        pytest.param((1000, 4 * GiB), (1200, GiB), (0, 0), (False, False), "a", id="sum-of-shares"),
+    ],
+)
+def test_the_visit_order_puts_first(
+    req_a: tuple[int, int],
+    req_b: tuple[int, int],
+    best_tier: tuple[int, int],
+    pinned: tuple[bool, bool],
+    first: str,
+) -> None:
+    groups = group_pending([pod("a-0", owner="ReplicaSet/a"), pod("b-0", owner="ReplicaSet/b")])
+    order = visit_order(groups, [req_a, req_b], [4000, 16 * GiB], best_tier, pinned)
+    assert groups[order[0]].key == f"default/ReplicaSet/{first}"

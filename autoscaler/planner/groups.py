@@ -78,26 +78,6 @@ def _signature(pod: Pod) -> tuple[object, ...]:
     )
 
 
-def _same_as_last(pod: Pod, last: Pod) -> bool:
-    """Whether ``pod`` certainly has ``last``'s signature: same owner and the very same spec
-    objects (a pointer comparison each), labels too when its selectors read them."""
-    return (
-        pod.containers is last.containers
-        and pod.tolerations is last.tolerations
-        and pod.node_selector is last.node_selector
-        and pod.required_affinity is last.required_affinity
-        and pod.topology_spread is last.topology_spread
-        and pod.anti_affinity is last.anti_affinity
-        and pod.init_containers is last.init_containers
-        and pod.overhead is last.overhead
-        and pod.volume_zones is last.volume_zones
-        and pod.priority == last.priority
-        and pod.owner == last.owner
-        and pod.namespace == last.namespace
-        and (not (pod.topology_spread or pod.anti_affinity) or pod.labels is last.labels)
-    )
-
-
 def placement_signature(pod: Pod) -> tuple[object, ...]:
     """The fields ``constraints.node_mismatch`` reads: pods with equal signatures pass or fail
     the static predicates on every node alike, so callers may evaluate them once."""
@@ -130,8 +110,23 @@ def group_pending(pods: Iterable[Pod]) -> tuple[PodGroup, ...]:
     for pod in pods:
         if pod.node_name is not None:
             continue
-        if last is not None and _same_as_last(pod, last):
-            last_members.append(pod)  # replicas usually come in runs sharing spec objects
+        if (  # replicas usually come in runs sharing spec objects: pointer comparisons
+            last is not None
+            and pod.containers is last.containers
+            and pod.tolerations is last.tolerations
+            and pod.node_selector is last.node_selector
+            and pod.required_affinity is last.required_affinity
+            and pod.topology_spread is last.topology_spread
+            and pod.anti_affinity is last.anti_affinity
+            and pod.init_containers is last.init_containers
+            and pod.overhead is last.overhead
+            and pod.volume_zones is last.volume_zones
+            and pod.priority == last.priority
+            and pod.owner == last.owner
+            and pod.namespace == last.namespace
+            and (not (pod.topology_spread or pod.anti_affinity) or pod.labels is last.labels)
+        ):
+            last_members.append(pod)  # so it has last's signature: same group
             continue
         owner = (pod.namespace, pod.owner)
         signature = _signature(pod)

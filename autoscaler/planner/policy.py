@@ -13,6 +13,7 @@ zone a quota, lowest count first, as kube-scheduler would place pods one at a ti
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -164,8 +165,8 @@ def zone_spread_of(
     if not spreads:
         return None
     spread = min(spreads, key=lambda s: (s.max_skew, -s.min_domains))
-    zones = {z for z, ok in zip(node_zones, node_ok, strict=True) if ok and z}
-    zones |= {o.zone for o, ok in zip(options, option_ok, strict=True) if ok and o.zone}
+    zones = {z for z in itertools.compress(node_zones, node_ok) if z}
+    zones.update(o.zone for o in itertools.compress(options, option_ok) if o.zone)
     counted = bound.per_zone(spread.label_selector, pod.namespace)
     ordered = tuple(sorted(zones))
     return ZoneSpread(

@@ -106,6 +106,7 @@ class Config:
     status_configmap: str = "surge-status"
     schedulers: tuple[str, ...] = ("default-scheduler",)
     sync_timeout: float = 120.0
+    watch_volumes: bool = True  # PersistentVolumeClaims and PersistentVolumes: volume zones
     store: str = "configmap"  # "configmap" | "file"
     store_path: str = ""
     events: EventConfig = EventConfig()
@@ -192,7 +193,7 @@ def parse_config(
         scale_down=scale_down_of(doc),
     )
     kube = subsection(doc, "kubernetes", ("namespace", "schedulerNames", "statusConfigMap",
-                                        "syncTimeout"))
+                                        "syncTimeout", "watchVolumes"))
     namespace = _namespace(kube, environ)
     schedulers = tuple(as_text(v, at).strip() for v, at in kube.items("schedulerNames"))
     if kube.has("schedulerNames") and not schedulers:
@@ -220,6 +221,7 @@ def parse_config(
         status_configmap=status_name,
         schedulers=schedulers or ("default-scheduler",),
         sync_timeout=seconds(kube, "syncTimeout", 120.0),
+        watch_volumes=kube.boolean("watchVolumes", True),
         store=store,
         store_path=store_path,
         events=_events(doc),

@@ -82,7 +82,8 @@ class Service:
         control_api = api_client(kubeconfig, context)
         self.cache = ClusterCache(KubeApi(api), KubeDecoder(),
                                   CacheOptions(schedulers=config.schedulers,
-                                               watch_pdbs=config.loop.scale_down.enabled),
+                                               watch_pdbs=config.loop.scale_down.enabled,
+                                               watch_volumes=config.watch_volumes),
                                   instance=self.identity)
         self.cloud = AksProvider(config.azure, credential)
         configmaps = KubeConfigMapApi(control_api)

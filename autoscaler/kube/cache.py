@@ -1,5 +1,5 @@
-"""Watch-backed caches of pods, nodes and PodDisruptionBudgets: the ClusterSource the control
-loop reads and acts through in-cluster.
+"""Watch-backed caches of pods, nodes, PodDisruptionBudgets, PersistentVolumeClaims and
+PersistentVolumes: the ClusterSource the control loop reads and acts through in-cluster.
 
 Callers: ``kube.client.connect`` builds a ``ClusterCache`` over the real API (``KubeApi``);
 ``surge run`` uses it through that; adapter tests drive it against the twin. No ``kubernetes``
@@ -14,6 +14,16 @@ cannot trust. Budgets count as much as pods here: a plan that misreads them evic
 must not. Pods are kept when bound (they hold node capacity) or pending (unschedulable for
 one of the configured schedulers); ``kube.objects.pod_role`` decides.
 
+Volume zones (``watch_volumes``): the pods thread records which claims each pod mounts
+(``Reflector.refs``); claims (-> their volume) and volumes (-> their zones) are tables of their
+own, changing independently of the pods. ``observe`` joins them (``kube.volumes``) into each
+claiming pod's ``volume_zones``, on a copy: the pods table keeps the decoder's values. The view
+is rebuilt only when one of the tables changed since the last ``observe``; then only the pods
+that mount claims are looked at (the zones of each claim memoised until the claims or volumes
+change, each pod's copy kept while its pod and zones stay), the rest is a C-level copy of the
+table. So an ``observe`` with no change since the last costs nothing, and one after a change
+costs the copy plus a few dictionary look-ups per claiming pod, whatever changed.
+
 Writes (scale-down): ``cordon`` is a merge patch of ``spec.unschedulable``; ``evict`` posts a
 policy/v1 Eviction and turns the answer into an ``EvictionResult``. Neither updates the tables:
 the watch brings the change, so the tables never hold a state the API server did not send.
@@ -25,6 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -33,6 +44,8 @@ from autoscaler.kube.reflector import (
     NODES,
     PDBS,
     PODS,
+    PVCS,
+    PVS,
     ApiError,
     Backoff,
     CacheOptions,
@@ -44,6 +57,7 @@ from autoscaler.kube.reflector import (
     gc_paused,
 )
 from autoscaler.kube.source import ClusterSource, EvictionResult, NotSynced, Observation
+from autoscaler.kube.volumes import ZoneIndex, Zones, claim_volume, pod_claims, volume_zones
 from autoscaler.model.disruption import PodDisruptionBudget
 from autoscaler.model.errors import ValidationError
 from autoscaler.model.node import Node
@@ -72,7 +86,8 @@ class Decoder(Protocol):
 
 
 class ClusterCache:
-    """A ``ClusterSource`` kept current by watching pods, nodes and (``watch_pdbs``) budgets."""
+    """A ``ClusterSource`` kept current by watching pods, nodes, (``watch_pdbs``) budgets and
+    (``watch_volumes``) claims and volumes."""
 
     def __init__(
         self, transport: Transport, decoder: Decoder, options: CacheOptions | None = None, *,
@@ -90,18 +105,35 @@ class ClusterCache:
         self._events = 0
         self._warned: set[str] = set()
         self.evictions_failed = 0
+        volumes = self.options.watch_volumes
         self.pods: Reflector[Pod] = Reflector(
             PODS, transport, self._admit_pod, self.cond, self.options,
-            field_selector=self.options.pod_field_selector, wait=wait, clock=clock)
+            field_selector=self.options.pod_field_selector, wait=wait, clock=clock,
+            refers=self._claims_of if volumes else None)
         self.nodes: Reflector[Node] = Reflector(
             NODES, transport, self._admit_node, self.cond, self.options,
             field_selector=None, wait=wait, clock=clock)
         self.pdbs: Reflector[PodDisruptionBudget] = Reflector(
             PDBS, transport, self._admit_pdb, self.cond, self.options,
             field_selector=None, wait=wait, clock=clock)
+        # Claim key -> bound volume's name; volume name -> its zones. Unbound claims and
+        # volumes without a zone restriction are left out: they restrict nothing.
+        self.claims: Reflector[str] = Reflector(
+            PVCS, transport, claim_volume, self.cond, self.options,
+            field_selector=None, wait=wait, clock=clock)
+        self.volumes: Reflector[Zones] = Reflector(
+            PVS, transport, volume_zones, self.cond, self.options,
+            field_selector=None, wait=wait, clock=clock)
         self.reflectors: tuple[Reflector[Any], ...] = (
-            (self.pods, self.nodes, self.pdbs) if self.options.watch_pdbs
-            else (self.pods, self.nodes))
+            (self.pods, self.nodes)
+            + ((self.pdbs,) if self.options.watch_pdbs else ())
+            + ((self.claims, self.volumes) if volumes else ()))
+        self._zones = ZoneIndex()
+        self._view_version: tuple[int, ...] = ()
+        self._view_pods: tuple[Pod, ...] = ()
+        # Pod key -> (the table's pod, its copy with zones) of the last view: copies are
+        # remade only for pods or zones that changed.
+        self._zoned: dict[str, tuple[Pod, Pod]] = {}
         self._threads: list[threading.Thread] = []
 
     def start(self) -> ClusterCache:
@@ -141,6 +173,10 @@ class ClusterCache:
     def _admit_pdb(self, obj: Json) -> PodDisruptionBudget | None:
         return self._decoded(obj, self.decoder.pdb)
 
+    def _claims_of(self, obj: Json) -> tuple[str, ...]:
+        claims = self._decoded(obj, pod_claims)  # a malformed pod must not stop the thread
+        return claims or ()
+
     # -- ClusterSource -------------------------------------------------------------------
 
     def observe(self) -> Observation:
@@ -150,8 +186,39 @@ class ClusterCache:
                 problem = reflector.problem(now)
                 if problem is not None:
                     raise NotSynced(problem)
-            return Observation(tuple(self.pods.table.values()), tuple(self.nodes.table.values()),
+            return Observation(self._pods_view(), tuple(self.nodes.table.values()),
                                tuple(self.pdbs.table.values()))
+
+    def _pods_view(self) -> tuple[Pod, ...]:
+        """The pods; those mounting bound claims carry their volumes' zones. Under ``cond``."""
+        volumes = (self.claims.changes, self.volumes.changes)
+        version = (self.pods.changes, *volumes)
+        if version == self._view_version:
+            return self._view_pods  # nothing changed: the same (immutable) view
+        table = self.pods.table
+        zoned: dict[str, Pod] = {}
+        if self.options.watch_volumes:
+            claims, zones_of = self.claims.table, self.volumes.table
+            last, kept = self._zoned, {}
+            for key, claim_keys in self.pods.refs.items():
+                zones = self._zones.zones_of(claim_keys, claims, zones_of, volumes)
+                pod = table.get(key)
+                if pod is None or zones == pod.volume_zones:
+                    continue
+                done = last.get(key)  # the copy made last time, if pod and zones are the same
+                if done is None or done[0] is not pod or done[1].volume_zones != zones:
+                    done = (pod, replace(pod, volume_zones=zones))
+                zoned[key] = done[1]
+                kept[key] = done
+            self._zoned = kept
+        if zoned:
+            view = dict(table)  # a C-level copy; the table keeps the decoder's values
+            view.update(zoned)
+            pods = tuple(view.values())
+        else:
+            pods = tuple(table.values())
+        self._view_version, self._view_pods = version, pods
+        return pods
 
     def cordon(self, node: str, unschedulable: bool) -> None:
         """Cordon (True) or uncordon (False) ``node``: a merge patch, so repeating it changes

@@ -3,8 +3,9 @@
 Callers: ``surge run`` and ``surge snapshot`` call ``connect`` (in-cluster config or a
 kubeconfig) and get a started ``ClusterCache``; ``surge snapshot`` also lists once through
 ``KubeApi.list_all``. Adapter tests use the same calls against the twin. Besides lists and
-watches (pods, nodes, policy/v1 PodDisruptionBudgets), the cache writes through here: events,
-node merge patches (cordon) and pod evictions.
+watches (pods, nodes, policy/v1 PodDisruptionBudgets, PersistentVolumeClaims and
+PersistentVolumes), the cache writes through here: events, node merge patches (cordon) and pod
+evictions.
 
 Speed: lists and watches ask the client for the raw response (``_preload_content=False``) and
 parse the JSON here, keeping plain dicts for the decoder. The client's own model classes cost
@@ -37,7 +38,7 @@ from autoscaler.kube.cache import (
     Page,
     gc_paused,
 )
-from autoscaler.kube.reflector import NODES, PDBS, PODS
+from autoscaler.kube.reflector import NODES, PDBS, PODS, PVCS, PVS
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -139,6 +140,8 @@ class KubeApi:
             PODS: self.core.list_pod_for_all_namespaces,
             NODES: self.core.list_node,
             PDBS: k8s.PolicyV1Api(api).list_pod_disruption_budget_for_all_namespaces,
+            PVCS: self.core.list_persistent_volume_claim_for_all_namespaces,
+            PVS: self.core.list_persistent_volume,
         }
 
     def list(self, kind: str, *, limit: int, token: str | None,

@@ -1,9 +1,9 @@
 """One resource kept in step with the API server: list, watch, re-list on 410, back off on errors.
 
 Callers: ``kube.cache.ClusterCache`` runs one ``Reflector`` per resource (pods, nodes,
-PodDisruptionBudgets) on its own thread; ``kube.client.KubeApi`` implements the ``Transport``
-it reads (and the cache writes) through and raises its ``ApiError``. No ``kubernetes`` import
-here.
+PodDisruptionBudgets, PersistentVolumeClaims, PersistentVolumes) on its own thread;
+``kube.client.KubeApi`` implements the ``Transport`` it reads (and the cache writes) through
+and raises its ``ApiError``. No ``kubernetes`` import here.
 
 What a reflector does is what client-go's does: list in pages (one consistent snapshot), then
 watch from the list's resourceVersion and apply ADDED, MODIFIED and DELETED; when a watch ends,
@@ -31,6 +31,7 @@ Json = dict[str, Any]
 T = TypeVar("T")
 EXPIRED = 410
 PODS, NODES, PDBS = "pods", "nodes", "poddisruptionbudgets"
+PVCS, PVS = "persistentvolumeclaims", "persistentvolumes"
 
 
 class _GcPause:
@@ -143,19 +144,31 @@ class CacheOptions:
     # Off: ``Observation.pdbs`` is empty, plans count on no budget (kube-system pods then block
     # their nodes) and only the Eviction API's 429s hold budgets; for scale-down disabled.
     watch_pdbs: bool = True
+    # Pending pods' PersistentVolume zones (RBAC: list and watch persistentvolumeclaims and
+    # persistentvolumes). Off: ``Pod.volume_zones`` stays None, so a pod whose disk lives in
+    # one zone may get a node in another, where it can never schedule.
+    watch_volumes: bool = True
 
 
 class Reflector(Generic[T]):
-    """Keeps ``table`` (object key -> model value) in step with one resource's objects."""
+    """Keeps ``table`` (object key -> model value) in step with one resource's objects.
+
+    With ``refers``, ``refs`` holds, for every object in ``table`` that refers to others (a
+    pod to its claims), the keys ``refers`` read off its JSON: kept with the table (same list,
+    same events, same lock), so it never names an object the table does not hold, and the
+    model value need not carry what only the cache uses."""
 
     def __init__(
         self, kind: str, transport: Transport, admit: Callable[[Json], T | None],
         cond: threading.Condition, options: CacheOptions, *, field_selector: str | None,
         wait: Callable[[float], object] | None, clock: Callable[[], float],
+        refers: Callable[[Json], tuple[str, ...]] | None = None,
     ) -> None:
         self.kind = kind
         self.transport = transport
         self.admit = admit
+        self.refers = refers
+        self.refs: dict[str, tuple[str, ...]] = {}
         self.cond = cond
         self.options = options
         self.field_selector = field_selector
@@ -223,6 +236,8 @@ class Reflector(Generic[T]):
 
     def _list(self) -> None:
         fresh: dict[str, T] = {}
+        refs: dict[str, tuple[str, ...]] = {}
+        refers = self.refers
         token: str | None = None
         version = ""
         with gc_paused():  # for the whole list: collecting between pages costs as much
@@ -233,7 +248,10 @@ class Reflector(Generic[T]):
                 for obj in page.items:
                     value = self.admit(obj)
                     if value is not None:
-                        fresh[object_key(obj)] = value
+                        key = object_key(obj)
+                        fresh[key] = value
+                        if refers is not None and (referred := refers(obj)):
+                            refs[key] = referred
                 token = page.next
                 if not token:
                     break
@@ -241,6 +259,7 @@ class Reflector(Generic[T]):
             return
         with self.cond:
             self.table = fresh
+            self.refs = refs
             self.resource_version = version
             self.synced = True
             self.relisting = False
@@ -298,11 +317,16 @@ class Reflector(Generic[T]):
             return
         key = object_key(obj)
         value = None if kind == "DELETED" else self.admit(obj)
+        referred = () if value is None or self.refers is None else self.refers(obj)
         with self.cond:
             if value is None:
                 self.table.pop(key, None)
             else:
                 self.table[key] = value
+            if referred:
+                self.refs[key] = referred
+            else:
+                self.refs.pop(key, None)
             if version:
                 self.resource_version = version
             self.changes += 1

@@ -4,16 +4,18 @@ Callers: adapter tests (tests/adapters), ``benchmarks/kube_sync.py`` and people 
 controller or ``kubectl`` by hand: ``with KubeTwin() as twin:`` then
 ``twin.write_kubeconfig(path)`` and point the ``kubernetes`` client or ``kubectl --kubeconfig``
 at it. State lives in ``twin.store`` (``kube_store.Store``); ``add_pod``/``add_node``/
-``add_pdb``/``load`` put model values in as Kubernetes JSON.
+``add_pdb``/``load`` put model values in as Kubernetes JSON, ``add_claim``/``add_volume``/
+``bind_claim`` PersistentVolumeClaims and PersistentVolumes (which have no model type).
 
 Served (JSON over HTTP/1.1, keep-alive): discovery (``/api``, ``/apis``, group versions,
 ``/version``; OpenAPI is 404 as on a server that hides it); list (``limit``/``continue``
 pages, ``fieldSelector``, ``labelSelector``) and watch (chunked JSON lines) of every resource
-in ``kube_store.RESOURCES``; get, create, PUT (409 on a stale resourceVersion), merge PATCH and
-delete; ``pods/eviction`` (429 when a PodDisruptionBudget would be violated, 500 for a pod
-under several, 409 on a failed uid precondition), with budgets' status kept as the disruption
-controller would (``kube_store``). ``kubectl get`` gets ``meta.k8s.io`` Tables for pods and
-nodes when it asks for them.
+in ``kube_store.RESOURCES`` (pods, nodes, events, ConfigMaps, Leases, PodDisruptionBudgets,
+PersistentVolumeClaims, PersistentVolumes); get, create, PUT (409 on a stale resourceVersion),
+merge PATCH and delete; ``pods/eviction`` (429 when a PodDisruptionBudget would be violated,
+500 for a pod under several, 409 on a failed uid precondition), with budgets' status kept as
+the disruption controller would (``kube_store``). ``kubectl get`` gets ``meta.k8s.io`` Tables
+for pods and nodes when it asks for them.
 
 Faults: ``fail_next`` (the next N matching requests answer 500, 429 + Retry-After, ...),
 ``drop_watches`` (graceful end or abrupt socket close), ``compact`` (old versions -> 410),
@@ -27,17 +29,25 @@ import json
 import socket
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any
 
 from autoscaler.model.disruption import PodDisruptionBudget
+from autoscaler.model.labels import ZONE_LABEL
 from autoscaler.model.node import Node
 from autoscaler.model.pod import Pod
 from simulator.twin.kube_http import Handler
-from simulator.twin.kube_objects import budget_json, node_json, pod_json, pod_status
-from simulator.twin.kube_store import NODES, PDBS, PODS, Obj, Store
+from simulator.twin.kube_objects import (
+    budget_json,
+    claim_json,
+    node_json,
+    pod_json,
+    pod_status,
+    volume_json,
+)
+from simulator.twin.kube_store import NODES, PDBS, PODS, PVCS, PVS, Obj, Store
 
 
 @dataclass(slots=True)
@@ -220,6 +230,23 @@ class KubeTwin:
         """A budget; the store writes its status (``disruptions_allowed`` is not sent)."""
         return self.store.create(PDBS, budget_json(pdb) if isinstance(pdb, PodDisruptionBudget)
                                  else pdb)
+
+    def add_claim(self, key: str, volume: str | None = None) -> Obj:
+        """A PersistentVolumeClaim ``namespace/name``, bound to ``volume`` when named."""
+        namespace, name = _split(key)
+        return self.store.create(PVCS, claim_json(name, namespace, volume=volume))
+
+    def add_volume(self, name: str, zones: Sequence[str] = (), *, claim: str | None = None,
+                   key: str = ZONE_LABEL) -> Obj:
+        """A PersistentVolume whose node affinity requires one of ``zones`` (under ``key``)."""
+        return self.store.create(PVS, volume_json(name, zones, key=key, claim=claim))
+
+    def bind_claim(self, key: str, volume: str) -> Obj:
+        """What the PV controller does once a volume is provisioned for the claim."""
+        def bind(obj: Obj) -> None:
+            obj["spec"]["volumeName"] = volume
+            obj["status"] = {"phase": "Bound"}
+        return self.store.mutate(PVCS, *_split(key), bind)
 
     def load(self, pods: Iterable[Pod] = (), nodes: Iterable[Node] = (), *,
              padding: bool = False) -> int:

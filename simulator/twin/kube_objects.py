@@ -1,9 +1,11 @@
 """Model values -> the Kubernetes JSON a real cluster would serve, for loading the twin.
 
-Callers: ``simulator.twin.kube.KubeTwin`` (``add_pod``, ``add_node``, ``load``), adapter tests
-and the sync benchmark. The inverse of ``autoscaler.kube.objects`` for everything the planner
-models (a bound volume's zone is the exception: it needs PersistentVolumes, which the twin does
-not serve). ``padding=True`` adds the fields real objects carry and the planner ignores (image,
+Callers: ``simulator.twin.kube.KubeTwin`` (``add_pod``, ``add_node``, ``add_claim``,
+``add_volume``, ``load``), adapter tests and the sync benchmark. The inverse of
+``autoscaler.kube.objects`` for everything the planner models but a bound volume's zone, which
+lives in other objects: ``claim_json`` and ``volume_json`` build the PersistentVolumeClaim and
+the (Azure Disk CSI) PersistentVolume, and ``with_claims`` mounts claims in a pod's JSON.
+``padding=True`` adds the fields real objects carry and the planner ignores (image,
 probes, service-account volume, container statuses; a node's image list), so that sizes on the
 wire, and the cost of reading them, are those of a real cluster: about 3.5 KB per pod. Padding
 leaves ``terminationGracePeriodSeconds`` out unless the pod sets it, so that a padded pod still
@@ -26,7 +28,13 @@ from autoscaler.model.aks import (
     zone_label,
 )
 from autoscaler.model.disruption import PodDisruptionBudget
-from autoscaler.model.labels import HOSTNAME_LABEL, LabelSelector, Requirement, labels_of
+from autoscaler.model.labels import (
+    HOSTNAME_LABEL,
+    ZONE_LABEL,
+    LabelSelector,
+    Requirement,
+    labels_of,
+)
 from autoscaler.model.node import Node
 from autoscaler.model.pod import Container, Pod
 from autoscaler.model.pool import AgentPool
@@ -272,3 +280,50 @@ def aks_nodes(pools: Sequence[AgentPool], catalog: Catalog, region: str) -> list
                 allocatable=node_allocatable(vm, pool.max_pods, pool.kubernetes_version),
             ))
     return nodes
+
+
+def claim_json(name: str, namespace: str = "default", *, volume: str | None = None,
+               storage_class: str = "managed-csi") -> Obj:
+    """A PersistentVolumeClaim: bound to ``volume`` (Bound, ``spec.volumeName``) when one is
+    named, else Pending, as a claim of a ``WaitForFirstConsumer`` class waits for its pod."""
+    spec: Obj = {"accessModes": ["ReadWriteOnce"], "storageClassName": storage_class,
+                 "volumeMode": "Filesystem", "resources": {"requests": {"storage": "10Gi"}}}
+    if volume is not None:
+        spec["volumeName"] = volume
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec,
+            "status": {"phase": "Bound" if volume else "Pending"}}
+
+
+def volume_json(name: str, zones: Sequence[str] = (), *, key: str = ZONE_LABEL,
+                claim: str | None = None) -> Obj:
+    """A PersistentVolume as the Azure Disk CSI driver provisions it: a zonal disk's node
+    affinity requires one of ``zones`` under ``key``, one term per zone (OR-ed, as the driver
+    writes them); no zones: a zone-redundant disk, without node affinity. ``claim``
+    (``namespace/name``) fills ``claimRef``."""
+    spec: Obj = {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "managed-csi",
+                 "volumeMode": "Filesystem",
+                 "csi": {"driver": "disk.csi.azure.com", "volumeHandle": f"/disks/{name}"}}
+    if zones:
+        spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": key, "operator": "In", "values": [zone]}]}
+            for zone in zones]}}
+    if claim is not None:
+        namespace, _, claim_name = claim.partition("/")
+        spec["claimRef"] = {"kind": "PersistentVolumeClaim", "namespace": namespace,
+                            "name": claim_name}
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": spec, "status": {"phase": "Bound" if claim else "Available"}}
+
+
+def with_claims(obj: Obj, claims: Sequence[str] = (), ephemeral: Sequence[str] = ()) -> Obj:
+    """``obj`` (a pod's JSON) mounting the claims named ``claims`` and generic ephemeral
+    volumes named ``ephemeral`` (whose claims are ``<pod>-<volume>``)."""
+    volumes = obj["spec"].setdefault("volumes", [])
+    volumes.extend({"name": f"data{i}", "persistentVolumeClaim": {"claimName": claim}}
+                   for i, claim in enumerate(claims))
+    volumes.extend({"name": volume, "ephemeral": {"volumeClaimTemplate": {"spec": {
+        "accessModes": ["ReadWriteOnce"], "storageClassName": "managed-csi",
+        "resources": {"requests": {"storage": "1Gi"}}}}}} for volume in ephemeral)
+    return obj

@@ -65,9 +65,12 @@ RESOURCES = (
     Resource("coordination.k8s.io", "v1", "leases", "Lease", True),
     Resource("events.k8s.io", "v1", "events", "Event", True, ("ev",)),
     Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",)),
+    Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, ("pvc",)),
+    Resource("", "v1", "persistentvolumes", "PersistentVolume", False, ("pv",)),
 )
 BY_ID = {r.id: r for r in RESOURCES}
 PODS, NODES, PDBS = BY_ID["pods"], BY_ID["nodes"], BY_ID["policy/poddisruptionbudgets"]
+PVCS, PVS = BY_ID["persistentvolumeclaims"], BY_ID["persistentvolumes"]
 
 
 def encode(obj: Obj) -> bytes:

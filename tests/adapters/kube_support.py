@@ -1,5 +1,6 @@
 """Shared pieces of the Kubernetes adapter tests: a running twin, a kubeconfig, a cache over the
-real ``kubernetes`` client, and a gate that stands in for the cache's backoff waits.
+real ``kubernetes`` client, a gate that stands in for the cache's backoff waits, and builders of
+pods that mount claims.
 
 Callers: tests/adapters/test_kube_*.py import the fixtures by name. Nothing here sleeps: tests
 wait on the cache's condition variable (``ClusterCache.wait_for``) with a bound, and the cache's
@@ -9,15 +10,19 @@ retry waits go through ``Gate``, which records each delay and returns at once un
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from autoscaler.control.kubeobjects import KubeDecoder
 from autoscaler.kube.cache import CacheOptions, ClusterCache
 from autoscaler.kube.client import KubeApi, api_client
+from autoscaler.kube.source import NotSynced
 from simulator.twin.kube import KubeTwin
+from simulator.twin.kube_objects import pod_json, with_claims
+from tests.builders import pod
 
 BOUND = 10.0  # seconds: the longest any test waits for a condition before failing
 POD_LIST = ("GET /api/v1/pods?", "limit=")
@@ -122,3 +127,24 @@ def synced(cache: ClusterCache) -> bool:
 
 def pod_keys(cache: ClusterCache) -> list[str]:
     return sorted(p.key for p in cache.observe().pods)
+
+
+def claiming_pod(name: str, claims: Sequence[str] = (), *, ephemeral: Sequence[str] = (),
+                 **fields: Any) -> dict[str, Any]:
+    """A pod's JSON (``tests.builders.pod`` with ``fields``; pending unless ``node_name``)
+    mounting the claims ``claims`` and generic ephemeral volumes ``ephemeral``."""
+    return with_claims(pod_json(pod(name, **fields)), claims, ephemeral)
+
+
+NOT_SYNCED, MISSING = ("<not synced>",), ("<no such pod>",)
+
+
+def observed_zones(cache: ClusterCache, key: str) -> tuple[str, ...] | None:
+    """The ``volume_zones`` ``observe`` gives pod ``key``; ``NOT_SYNCED`` while it cannot
+    observe and ``MISSING`` while the pod is not in view, so that a test waiting for a value
+    keeps waiting."""
+    try:
+        view = cache.observe()
+    except NotSynced:
+        return NOT_SYNCED
+    return next((p.volume_zones for p in view.pods if p.key == key), MISSING)

@@ -46,6 +46,7 @@ from autoscaler.cloud.store import OperationStore
 from autoscaler.kube.source import ClusterSource, EvictionResult, Observation
 from autoscaler.model.disruption import ScaleDownPlan
 from autoscaler.model.plan import ScaleUpPlan
+from autoscaler.model.pod import Pod
 from autoscaler.model.pool import AgentPool, NodeOption
 from autoscaler.model.state import ClusterState
 from autoscaler.planner.scaledown import plan_scale_down
@@ -252,12 +253,15 @@ class ScaleDown:
     # -- drains -------------------------------------------------------------------------------
 
     def _progress(self, step: _Pass, view: Observation) -> None:
+        if not self.drains:
+            return  # the common pass: nothing to look up
         present = {n.name for n in view.nodes}
         on: dict[str, list[str]] = {}
-        pods = {p.key: p for p in view.pods}
+        pods: dict[str, Pod] = {}
         for pod in view.pods:
             if pod.node_name in self.drains and not ignored(pod):
                 on.setdefault(pod.node_name, []).append(pod.key)
+                pods[pod.key] = pod
         for name in sorted(self.drains):
             drain = self.drains[name]
             if drain.deleting:

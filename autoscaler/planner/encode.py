@@ -96,7 +96,11 @@ def static_mismatch(pod: Pod, requests: Resources, option: NodeOption) -> str | 
     return why or insufficient(requests, template.allocatable)
 
 
-def bound_usage(state: ClusterState) -> dict[str, tuple[Resources, list[Pod]]]:
+Usage = dict[str, tuple[Resources, list[Pod]]]
+Requests = tuple[tuple[str, int], ...]
+
+
+def bound_usage(state: ClusterState) -> Usage:
     """Requests and pods bound to each node, by node name.
 
     Effective requests are computed once per distinct container spec: replicas share equal
@@ -104,31 +108,43 @@ def bound_usage(state: ClusterState) -> dict[str, tuple[Resources, list[Pod]]]:
     cluster of 100k running pods costs a dictionary lookup per pod, and sums are kept as plain
     integers until the end.
     """
-    by_value: dict[tuple[object, ...], tuple[tuple[str, int], ...]] = {}
-    # First level by object identity (ids are stable: ``state`` keeps every pod alive); the
-    # second level, by value, catches equal specs built as separate objects.
-    by_id: dict[tuple[int, int, int], tuple[tuple[str, int], ...]] = {}
-    sums: dict[str, dict[str, int]] = {}
+    by_value: dict[tuple[object, ...], Requests] = {}
+    # First level by the containers' identity (ids are stable: ``state`` keeps every pod
+    # alive), checked against the init containers and overhead it was seen with; the second
+    # level, by value, catches equal specs built as separate objects.
+    by_id: dict[int, tuple[object, object, Requests]] = {}
+    # Pods per (node, requests): one counter step per pod; requests are multiplied in at the
+    # end. Keyed by the requests' identity: every equal spec shares one tuple (``by_value``).
+    counts: dict[tuple[str, int], int] = {}
+    of_id: dict[int, Requests] = {}
     pods_on: dict[str, list[Pod]] = {}
     for pod in state.pods:
         node = pod.node_name
         if node is None:
             continue
-        ids = (id(pod.containers), id(pod.init_containers), id(pod.overhead))
-        requests = by_id.get(ids)
-        if requests is None:
+        seen = by_id.get(id(pod.containers))
+        if seen is not None and seen[0] is pod.init_containers and seen[1] is pod.overhead:
+            requests = seen[2]
+        else:
             spec = (pod.containers, pod.init_containers, pod.overhead)
-            requests = by_value.get(spec)
-            if requests is None:
-                requests = by_value[spec] = tuple(effective_requests(pod).items())
-            by_id[ids] = requests
-        total = sums.get(node)
-        if total is None:
-            total = sums[node] = {}
-            pods_on[node] = []
-        for axis, units in requests:
-            total[axis] = total.get(axis, 0) + units
-        pods_on[node].append(pod)
+            found = by_value.get(spec)
+            if found is None:
+                found = by_value[spec] = tuple(effective_requests(pod).items())
+                of_id[id(found)] = found
+            requests = found
+            by_id[id(pod.containers)] = (pod.init_containers, pod.overhead, requests)
+        key = (node, id(requests))
+        counts[key] = counts.get(key, 0) + 1
+        on = pods_on.get(node)
+        if on is None:
+            pods_on[node] = [pod]
+        else:
+            on.append(pod)
+    sums: dict[str, dict[str, int]] = {node: {} for node in pods_on}
+    for (node, rid), n in counts.items():
+        total = sums[node]
+        for axis, units in of_id[rid]:
+            total[axis] = total.get(axis, 0) + n * units
     return {node: (Resources.of(total), pods_on[node]) for node, total in sums.items()}
 
 
@@ -198,9 +214,10 @@ def _reads_hostname(pod: Pod) -> bool:
     return HOSTNAME_LABEL in keys
 
 
-def encode(state: ClusterState) -> Encoded:
+def encode(state: ClusterState, usage: Usage | None = None) -> Encoded:
+    """``usage``: ``bound_usage(state)`` when the caller has it already (scale-down's survey)."""
     groups = group_pending(state.pods)
-    usage = bound_usage(state)
+    usage = bound_usage(state) if usage is None else usage
     nodes = tuple(sorted((n for n in state.nodes if not n.unschedulable), key=lambda n: n.name))
     options = state.options
     extra: set[str] = set()

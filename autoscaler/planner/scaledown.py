@@ -76,7 +76,8 @@ class _ArrayPacker:
         )
         bound = tuple(p for p in state.pods if p.node_name is not None)
         copies = tuple(replace(p, node_name=None) for p in movable)
-        enc = encode(replace(state, options=(), nodes=nodes, pods=bound + copies))
+        # The same bound pods as the survey's state: its bound usage is this state's too.
+        enc = encode(replace(state, options=(), nodes=nodes, pods=bound + copies), found.usage)
         self.enc = enc
         row = {n.name: i for i, n in enumerate(enc.nodes)}
         self.row = row

@@ -45,6 +45,7 @@ from autoscaler.model.pod import Pod
 from autoscaler.model.pool import NodeOption
 from autoscaler.model.resources import CPU, GPU, MEMORY, Resources
 from autoscaler.model.state import ClusterState
+from autoscaler.planner.encode import Usage, bound_usage
 
 KUBE_SYSTEM = "kube-system"
 MIN_UTILISATION = 0.01  # floor of the divisor in price per utilisation: empty-ish nodes
@@ -124,7 +125,13 @@ class Survey:
     candidates: list[Candidate]
     kept: dict[str, str]  # node -> why it is not considered
     destinations: list[str]  # nodes that may take pods, non-candidates first
-    pods_on: dict[str, list[Pod]] = field(default_factory=dict)  # bound pods by node
+    pods_on: dict[str, list[Pod]] = field(default_factory=dict)  # bound pods by node, in
+    # the state's order (candidates' ``movable`` are sorted by pod key)
+    usage: Usage = field(default_factory=dict)  # ``encode.bound_usage`` of the state
+
+
+def _by_key(pod: Pod) -> str:
+    return pod.key
 
 
 def survey(state: ClusterState, params: ScaleDownParams) -> Survey:
@@ -133,8 +140,7 @@ def survey(state: ClusterState, params: ScaleDownParams) -> Survey:
     for pod in state.pods:
         if pod.node_name is not None:
             pods_on.setdefault(pod.node_name, []).append(pod)
-    for pods in pods_on.values():
-        pods.sort(key=lambda p: p.key)
+    usage = bound_usage(state)  # requests per node, computed once per distinct pod spec
     candidates: list[Candidate] = []
     kept: dict[str, str] = {}
     usable: list[str] = []
@@ -146,13 +152,12 @@ def survey(state: ClusterState, params: ScaleDownParams) -> Survey:
         if why is not None:
             kept[node.name] = why
             continue
-        requested = Resources()
-        for pod in pods:
-            requested = requested + effective_requests(pod)
-        share = utilisation(node, requested)
+        share = utilisation(node, usage.get(node.name, (Resources(), []))[0])
         if share >= params.threshold:
             kept[node.name] = f"utilisation {share:.2f} >= {params.threshold:g}"
             continue
+        pods = sorted(pods, key=_by_key)  # blockers and moves in pod-key order; only here:
+        # sorting every node's pods on every pass was most of a pass's cost
         blockers = [b for b in (pod_blocker(p, state.pdbs) for p in pods if not ignored(p)) if b]
         if blockers:
             kept[node.name] = blockers[0]
@@ -165,7 +170,7 @@ def survey(state: ClusterState, params: ScaleDownParams) -> Survey:
     names = {c.node.name for c in candidates}
     destinations = [n for n in usable if n not in names]
     destinations += [c.node.name for c in reversed(candidates)]
-    return Survey(candidates, kept, destinations, pods_on)
+    return Survey(candidates, kept, destinations, pods_on, usage)
 
 
 def _node_blocker(

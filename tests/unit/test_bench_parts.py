@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from autoscaler.planner.scaleup import plan_scale_up
 from benchmarks.ca_baseline import run_ca
 from benchmarks.instances import Instance, scale_instance, small_suite
 from benchmarks.optimum import ilp_optimum, lp_bound, placed_by_plan
-from benchmarks.planner_bench import main, measure, render_table, summarize
+from benchmarks.planner_bench import main, measure, render_summary, render_table, summarize
 from tests.builders import SPOT_TOLERATION, GiB, node, option, pod, pool, state
 
 EPS = 1e-9
@@ -181,3 +182,20 @@ def test_the_summary_says_whether_ours_costs_no_more_than_ca(
 @pytest.mark.parametrize("argv", [["--sizes", "2k"], ["--repeat", "0"]])
 def test_the_runner_refuses_bad_arguments_with_exit_code_2(argv: list[str]) -> None:
     assert main(argv) == 2
+
+
+def test_the_summary_tells_the_scale_suite_from_the_small_one_where_the_lp_is_loose() -> None:
+    def row(name: str, suite: str, ours: float, lp: float, ilp: float | None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": name, "suite": suite, "ours": {"cost_per_hour": ours, "placed": 1},
+            "ca": {"cost_per_hour": ours, "placed": 1}, "lp": {"cost_per_hour": lp},
+            "reference": {"same_plan": True}}  # fmt: skip
+        if ilp is not None:
+            out["ilp"] = {"cost_per_hour": ilp}
+        return out
+
+    summary = summarize([row("big", "scale", 1.1, 1.0, None), row("tiny", "small", 2.0, 1.0, 2.0)])
+    assert summary["geomean_ours_over_lp_scale_suite"] == pytest.approx(1.1)
+    assert summary["geomean_ilp_over_lp_small_suite"] == pytest.approx(2.0)
+    assert summary["geomean_ours_over_lp"] == pytest.approx((1.1 * 2.0) ** 0.5)
+    assert "scale suite ours/LP: 1.100" in render_summary(summary)

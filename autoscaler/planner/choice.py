@@ -54,7 +54,6 @@ class Choice:
         any_usable = np.zeros((n_groups, n_kinds), dtype=bool)
         if n_options:
             np.logical_or.at(any_usable.T, kind_of, usable.T)
-        self.usable = usable
         self.size = per_node[:, rep] if n_kinds else np.zeros((n_groups, 0), np.int64)
         big = np.iinfo(np.int64).max
         ktier = np.where(any_usable, tier[rep][None, :], big)

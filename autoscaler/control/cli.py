@@ -84,9 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     snapshot = commands.add_parser(
         "snapshot",
         help="capture the live cluster as a snapshot for surge plan",
-        description="List the cluster's pods and nodes (and the agent pools, from AKS when "
-        "AZURE_SUBSCRIPTION_ID, SURGE_RESOURCE_GROUP and SURGE_CLUSTER_NAME are set, else "
-        "inferred from node labels) into a snapshot (format: docs/snapshot.md).",
+        description="List the cluster's pods, nodes, PersistentVolumeClaims and "
+        "PersistentVolumes (for the zones of pods' bound volumes) and PodDisruptionBudgets "
+        "(and the agent pools, from AKS when AZURE_SUBSCRIPTION_ID, SURGE_RESOURCE_GROUP and "
+        "SURGE_CLUSTER_NAME are set, else inferred from node labels) into a snapshot (format: "
+        "docs/snapshot.md). Claims, volumes or budgets the credentials may not list (403) are "
+        "left out with a warning, and the snapshot is still written (exit 0).",
     )
     snapshot.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     snapshot.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: in-cluster, "
@@ -159,15 +162,17 @@ def _snapshot(args: argparse.Namespace) -> int:
     from autoscaler.kube.objects import DEFAULT_SCHEDULERS
 
     try:
-        pods, nodes = read_cluster(args.kubeconfig, args.context)
+        cluster = read_cluster(args.kubeconfig, args.context)
         pools = provider_pools(os.environ)
     except (ApiError, CloudError) as error:
         print(f"surge: error: cannot read the cluster: {error}", file=sys.stderr)
         return EXIT_FAILURE
     doc, warnings = capture(
-        pods, nodes, now=datetime.now(UTC), pools=pools, region=args.region,
-        schedulers=tuple(args.schedulers or DEFAULT_SCHEDULERS),
+        cluster.pods, cluster.nodes, now=datetime.now(UTC), pools=pools, region=args.region,
+        schedulers=tuple(args.schedulers or DEFAULT_SCHEDULERS), claims=cluster.claims,
+        volumes=cluster.volumes, pdbs=cluster.pdbs,
     )
+    warnings = [*cluster.warnings, *warnings]
     text = json.dumps(doc, indent=1) + "\n"
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
@@ -177,8 +182,11 @@ def _snapshot(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"surge: warning: {warning}", file=sys.stderr)
     pending = sum(1 for pod in doc["pods"] if "nodeName" not in pod)
+    sections = "".join(f", {len(doc[key])} {what}" for key, what in (
+        ("persistentVolumeClaims", "zonal claims"), ("podDisruptionBudgets", "budgets"))
+        if key in doc)
     print(f"surge: captured {len(doc['pools'])} pools, {len(doc['nodes'])} nodes, "
-          f"{len(doc['pods'])} pods ({pending} pending)", file=sys.stderr)
+          f"{len(doc['pods'])} pods ({pending} pending){sections}", file=sys.stderr)
     return EXIT_OK
 
 

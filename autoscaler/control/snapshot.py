@@ -305,16 +305,23 @@ def _zone_label(value: object, path: str, region: str) -> str:
     return zone
 
 
+def read_claim(value: object, path: str, region: str) -> tuple[tuple[str, str], tuple[str, ...]]:
+    """One ``persistentVolumeClaims[]`` entry -> ((namespace, name), zones). Also checks what
+    ``control.capture`` writes."""
+    fields = Fields(value, path, required=("name", "zones"), optional=("namespace",))
+    key = (fields.text("namespace", "default"), fields.text("name"))
+    zones = tuple(dict.fromkeys(_zone_label(v, p, region) for v, p in fields.items("zones")))
+    if not zones:
+        raise ValidationError(fields.at("zones"), "must not be empty")
+    return key, zones
+
+
 def _claims(top: Fields, region: str) -> dict[tuple[str, str], tuple[str, ...]]:
     claims: dict[tuple[str, str], tuple[str, ...]] = {}
     for item, at in top.items("persistentVolumeClaims"):
-        fields = Fields(item, at, required=("name", "zones"), optional=("namespace",))
-        key = (fields.text("namespace", "default"), fields.text("name"))
+        key, zones = read_claim(item, at, region)
         if key in claims:
-            raise ValidationError(fields.at("name"), f"duplicate claim {key[0]}/{key[1]}")
-        zones = tuple(dict.fromkeys(_zone_label(v, p, region) for v, p in fields.items("zones")))
-        if not zones:
-            raise ValidationError(fields.at("zones"), "must not be empty")
+            raise ValidationError(child(at, "name"), f"duplicate claim {key[0]}/{key[1]}")
         claims[key] = zones
     return claims
 

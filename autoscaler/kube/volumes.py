@@ -3,8 +3,9 @@
 Callers: ``kube.cache.ClusterCache`` (``watch_volumes``) indexes each pod's claims with
 ``pod_claims`` in its pods thread, keeps claims as ``claim_volume`` and PersistentVolumes as
 ``volume_zones`` in their own reflectors' tables, and asks a ``ZoneIndex`` for each pod's
-``Pod.volume_zones`` when it assembles an ``Observation``. Pure: dicts in, values out, no
-``kubernetes`` import, no clock.
+``Pod.volume_zones`` when it assembles an ``Observation``; ``control.capture`` (``surge
+snapshot``) writes the same zones as a snapshot's ``persistentVolumeClaims``. Pure: dicts in,
+values out, no ``kubernetes`` import, no clock.
 
 The rules are kube-scheduler's VolumeZone / VolumeBinding filters for *bound* claims: a pod may
 only run in a zone every one of its bound volumes allows, so its zones are the intersection

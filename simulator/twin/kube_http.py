@@ -32,8 +32,8 @@ VERSION = {"major": "1", "minor": "30", "gitVersion": "v1.30.4-surge-twin", "git
            "gitTreeState": "clean", "buildDate": "2026-01-05T00:00:00Z", "goVersion": "go1.22",
            "compiler": "gc", "platform": "linux/amd64"}
 _VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
-_REASONS = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
-            410: "Expired", 415: "UnsupportedMediaType", 429: "TooManyRequests",
+_REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+            409: "Conflict", 410: "Expired", 415: "UnsupportedMediaType", 429: "TooManyRequests",
             500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
 
 

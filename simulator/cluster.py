@@ -1,11 +1,12 @@
-"""SimCluster: the simulated cluster's nodes and pods, its scheduler passes, and a ClusterSource.
+"""SimCluster: the simulated cluster's nodes and pods, their lifecycles, and a ClusterSource.
 
-Callers: ``simulator.cloud`` adds and removes nodes (``add_node`` when a VM registers,
-``remove_node`` on scale-down or spot eviction; the cloud records node lifetimes);
+Callers: ``simulator.cloud_pools`` adds and removes nodes (``add_node`` when a VM registers,
+``remove_node`` on scale-down or spot eviction; it records node lifetimes);
 ``simulator.workloads`` submits and finishes pods and listens to bindings (``on_bind``);
 ``simulator.run`` hands it to ``autoscaler.control.loop.Reconciler`` as the loop's
-``ClusterSource`` (observe, events, cordon, evict) and reads ``totals`` for samples. Placement
-itself is ``simulator.scheduler``. Pod lifecycles are written to the ``Recorder``: created,
+``ClusterSource`` (observe, events, cordon, evict) and reads ``totals`` for samples. The queue
+of pending pods and the scheduling passes are ``simulator.scheduling_queue``; placement itself
+is ``simulator.scheduler``. Pod lifecycles are written to the ``Recorder``: created,
 bound, finished, evicted, lost.
 
 Evictions follow the Eviction API: a pod several PodDisruptionBudgets select is refused
@@ -19,25 +20,17 @@ does (``EVICTION_NOTICE_TAINT``).
 
 Lifecycle: a pod is submitted pending, bound by a scheduling pass, and ends by ``finish``
 (completed or deleted) or by losing its node: a controller-owned pod is then replaced by a new
-pending pod of the same workload (as its ReplicaSet/Job would), a bare pod is lost.
-
-Scheduling passes are coalesced: any change that can let a pod bind asks for one pass at the
-current instant (engine priority SCHEDULE), however many changes happened. A pass visits
-pending pods in kube-scheduler's queue order (priority desc, creation time, name) through
-groups of identical pods: once a pod fails, the rest of its group is skipped, and the group
-stays *blocked*, not retried, until something it could use changes (a node at which it may
-fit becomes ready or frees capacity, or for topology spread a matching pod binds or leaves).
-A failed pod never holds back other pods (no preemption, no head-of-line blocking).
+pending pod of the same workload (as its ReplicaSet/Job would), a bare pod is lost. Any change
+that may let a blocked pod bind (a node Ready or uncordoned, capacity freed, a pod bound or
+gone) is passed on to the queue, which coalesces them into scheduling passes.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from autoscaler.kube.source import EvictionResult, Observation
-from autoscaler.model.constraints import selects
 from autoscaler.model.disruption import (
     EVICTION_NOTICE_TAINT,
     PodDisruptionBudget,
@@ -45,31 +38,15 @@ from autoscaler.model.disruption import (
 )
 from autoscaler.model.node import Node, Taint
 from autoscaler.model.pod import Pod
-from simulator.engine import NODE, SCHEDULE, Engine
+from simulator.engine import NODE, Engine
 from simulator.metrics import Recorder
-from simulator.scheduler import Need, NodeTable
+from simulator.scheduler import NodeTable
+from simulator.scheduling_queue import Entry, SchedulingQueue
 
 NOT_TRIGGER_SCALE_UP = "NotTriggerScaleUp"
 DELETE_MACHINES = "delete-machines"  # removal reason of nodes scale-down deletes by name
 
 BindListener = Callable[[Pod, str], None]
-
-
-@dataclass(slots=True)
-class _Entry:
-    pod: Pod
-    workload: str
-    ident: int  # its group's Need
-    seq: int  # submission order; tells a live queue entry from a stale one
-    lineage: tuple[str, str]  # (name, uid) of the first pod this one replaces
-    pending: bool = True
-
-
-@dataclass(slots=True)
-class _Group:
-    need: Need
-    queue: list[tuple[float, str, int]]  # heap of (created, name, seq); may hold stale entries
-    members: int = 0  # live pending pods
 
 
 class SimCluster:
@@ -82,21 +59,21 @@ class SimCluster:
         self._recorder = recorder
         self.pdbs = tuple(pdbs)
         self._table = NodeTable()
-        self._pods: dict[str, _Entry] = {}  # live pods by key, in submission order
-        self._groups: dict[tuple[object, ...], _Group] = {}
-        self._by_ident: list[_Group] = []
-        self._active: set[int] = set()  # groups with pending pods to try in the next pass
-        self._spread_blocked: set[int] = set()
+        self._pods: dict[str, Entry] = {}  # live pods by key, in submission order
+        self._queue = SchedulingQueue(engine, self._table, self._pods, self._bind)
         self._pending: dict[str, dict[str, None]] = {}  # workload -> keys, creation order
         self._running: dict[str, dict[str, None]] = {}  # workload -> keys, bind order
         self._pending_count = 0
         self._generation: dict[str, int] = {}  # node name -> add count, to drop stale timers
         self._seq = 0
         self._replacements = 0
-        self._pass_due = False
         self._view: Observation | None = None
         self._listeners: list[BindListener] = []
-        self.passes = 0
+
+    @property
+    def passes(self) -> int:
+        """Scheduling passes run so far."""
+        return self._queue.passes
 
     # -- nodes -----------------------------------------------------------------------------
 
@@ -116,7 +93,7 @@ class SimCluster:
             return  # removed before it became Ready
         self._table.set_ready(slot)
         self._view = None
-        self._activate(self._table.unblock_fitting(slot))
+        self._queue.activate(self._table.unblock_fitting(slot))
 
     def remove_node(self, name: str, reason: str) -> None:
         """Delete the node; its pods are evicted. Unknown names are ignored (already gone)."""
@@ -133,7 +110,7 @@ class SimCluster:
         for pod in evicted:
             self._end_evicted(pod, f"node {name} removed ({reason})")
         # Losing a domain and its pods can lower any spread skew.
-        self._activate(sorted(self._spread_blocked))
+        self._queue.activate_spread_blocked()
 
     def _end_evicted(self, pod: Pod, why: str) -> None:
         """A bound pod was taken off its node: its controller re-creates it, or it is lost."""
@@ -171,7 +148,7 @@ class SimCluster:
         self._table.update(slot, replace(current, unschedulable=unschedulable))
         self._view = None
         if not unschedulable:
-            self._activate(self._table.unblock_fitting(slot))
+            self._queue.activate(self._table.unblock_fitting(slot))
 
     def evict(self, pod: Pod, grace_seconds: int | None) -> EvictionResult:
         """The Eviction API on the simulated cluster (see the module docstring)."""
@@ -192,8 +169,8 @@ class SimCluster:
         self._recorder.pod_disrupted()
         self._end_evicted(entry.pod, f"evicted from node {node}")
         self._view = None
-        self._activate(self._table.unblock_fitting(slot))
-        self._spread_changed(entry.pod)
+        self._queue.activate(self._table.unblock_fitting(slot))
+        self._queue.spread_changed(entry.pod)
         return EvictionResult.EVICTED
 
     def eviction_notice(self, name: str) -> None:
@@ -235,42 +212,16 @@ class SimCluster:
 
     def _enqueue(self, pod: Pod, workload: str, lineage: tuple[str, str]) -> None:
         now = self._engine.now
-        group = self._group_of(pod)
+        ident = self._queue.ident_of(pod)
         self._seq += 1
-        ident = group.need.ident
-        self._pods[pod.key] = _Entry(pod, workload, ident, self._seq, lineage)
-        heapq.heappush(group.queue, (now, pod.name, self._seq))
-        group.members += 1
+        entry = self._pods[pod.key] = Entry(pod, workload, ident, self._seq, lineage)
+        self._queue.push(entry, now)
         self._pending_count += 1
         self._pending.setdefault(workload, {})[pod.key] = None
         self._recorder.pod_created(pod.key, workload, now)
         self._view = None
         if not self._table.blocked[ident]:
-            self._activate([ident])
-
-    def _group_of(self, pod: Pod) -> _Group:
-        # Pods equal in everything but identity and binding schedule alike.
-        key = (
-            pod.namespace,
-            pod.owner,
-            pod.labels,
-            pod.containers,
-            pod.init_containers,
-            pod.overhead,
-            pod.node_selector,
-            pod.required_affinity,
-            pod.tolerations,
-            pod.topology_spread,
-            pod.anti_affinity,
-            pod.volume_zones,
-            pod.priority,
-        )
-        group = self._groups.get(key)
-        if group is None:
-            group = _Group(self._table.register(pod), [])
-            self._groups[key] = group
-            self._by_ident.append(group)
-        return group
+            self._queue.activate([ident])
 
     def finish(self, key: str) -> None:
         """The pod completed or was deleted. Unknown keys (already evicted) are ignored."""
@@ -280,15 +231,15 @@ class SimCluster:
         self._recorder.pod_finished(key, self._engine.now)
         self._view = None
         if entry.pending:
-            self._by_ident[entry.ident].members -= 1  # its queue entry goes stale
+            self._queue.drop(entry.ident)
             self._pending_count -= 1
             del self._pending[entry.workload][key]
             return
         del self._running[entry.workload][key]
         slot = self._table.index[entry.pod.node_name or ""]
         self._table.unbind(slot, entry.pod, entry.ident)
-        self._activate(self._table.unblock_fitting(slot))
-        self._spread_changed(entry.pod)
+        self._queue.activate(self._table.unblock_fitting(slot))
+        self._queue.spread_changed(entry.pod)
 
     def pending_keys(self, workload: str) -> list[str]:
         """Pending pods of ``workload``, oldest first."""
@@ -303,61 +254,10 @@ class SimCluster:
         scheduling pass: it must not change the cluster itself, only schedule (engine) work."""
         self._listeners.append(listener)
 
-    # -- scheduling ------------------------------------------------------------------------
+    # -- bindings --------------------------------------------------------------------------
 
-    def _activate(self, idents: list[int]) -> None:
-        for ident in idents:
-            self._table.blocked[ident] = False
-            self._spread_blocked.discard(ident)
-            if self._by_ident[ident].members > 0:
-                self._active.add(ident)
-        if self._active and not self._pass_due:
-            self._pass_due = True
-            self._engine.at(self._engine.now, self._pass, SCHEDULE)
-
-    def _head(self, group: _Group) -> _Entry | None:
-        namespace = group.need.pod.namespace
-        while group.queue:
-            _, name, seq = group.queue[0]
-            entry = self._pods.get(f"{namespace}/{name}")
-            if entry is not None and entry.seq == seq and entry.pending:
-                return entry
-            heapq.heappop(group.queue)  # finished, or a reused name
-        return None
-
-    def _pass(self) -> None:
-        self._pass_due = False
-        self.passes += 1
-        todo = sorted(self._active)
-        self._active.clear()
-        heap: list[tuple[int, float, str, int]] = []
-        for ident in todo:
-            self._push_head(heap, ident)
-        while heap:
-            ident = heapq.heappop(heap)[3]
-            group = self._by_ident[ident]
-            entry = self._head(group)
-            if entry is None:
-                continue
-            slot = self._table.place(group.need)
-            if slot is None:
-                self._table.blocked[ident] = True
-                if group.need.spreads:
-                    self._spread_blocked.add(ident)
-                continue
-            heapq.heappop(group.queue)
-            group.members -= 1
-            self._bind(entry, slot)
-            self._push_head(heap, ident)
-
-    def _push_head(self, heap: list[tuple[int, float, str, int]], ident: int) -> None:
-        group = self._by_ident[ident]
-        entry = self._head(group)
-        if entry is not None:
-            created, name, _ = group.queue[0]
-            heapq.heappush(heap, (-group.need.pod.priority, created, name, ident))
-
-    def _bind(self, entry: _Entry, slot: int) -> None:
+    def _bind(self, entry: Entry, slot: int) -> None:
+        """The queue placed ``entry``'s pod on the node in ``slot``: bind it there."""
         now = self._engine.now
         node = self._table.node(slot)
         bound = replace(entry.pod, node_name=node.name)
@@ -367,24 +267,12 @@ class SimCluster:
         self._pending_count -= 1
         del self._pending[entry.workload][key]
         self._running.setdefault(entry.workload, {})[key] = None
-        self._table.bind(slot, bound, self._by_ident[entry.ident].need)
+        self._table.bind(slot, bound, self._queue.need(entry.ident))
         self._recorder.pod_bound(key, now, node.name)
         self._view = None
-        self._spread_changed(bound)
+        self._queue.spread_changed(bound)
         for listener in self._listeners:
             listener(bound, entry.workload)
-
-    def _spread_changed(self, pod: Pod) -> None:
-        """A pod bound or left: retry spread-blocked groups whose selectors count it."""
-        if not self._spread_blocked:
-            return
-        retry = []
-        for ident in sorted(self._spread_blocked):
-            need = self._by_ident[ident].need
-            namespace = need.pod.namespace
-            if any(selects(pod, s.label_selector, namespace) for s in need.spreads):
-                retry.append(ident)
-        self._activate(retry)
 
     # -- ClusterSource ---------------------------------------------------------------------
 

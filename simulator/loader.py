@@ -15,6 +15,7 @@ from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
+from autoscaler.control.snapshot_budgets import PDB_FIELDS, pdb
 from autoscaler.control.snapshot_fields import (
     INT32_MAX,
     Fields,
@@ -23,7 +24,7 @@ from autoscaler.control.snapshot_fields import (
     child,
     qualified_name,
 )
-from autoscaler.control.snapshot_pods import PDB_FIELDS, pdb, toleration
+from autoscaler.control.snapshot_pods import toleration
 from autoscaler.model.aks import Catalog, load_catalog
 from autoscaler.model.disruption import PodDisruptionBudget
 from autoscaler.model.errors import ValidationError

@@ -1,8 +1,9 @@
 """What the simulator observed, recorded as it happens; the report is computed from this.
 
-Callers: ``simulator.cluster`` (pods and nodes), ``simulator.cloud`` (API calls, operations,
-evictions, node lifetimes), ``simulator.run`` (loop passes, periodic samples); then
-``simulator.report`` reads it. Times are simulated seconds since the start of the run.
+Callers: ``simulator.cluster`` (pods and nodes), ``simulator.cloud`` (API calls, operations),
+``simulator.cloud_pools`` (evictions, node lifetimes), ``simulator.run`` (loop passes, periodic
+samples); then ``simulator.report`` reads it. Times are simulated seconds since the start of the
+run.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from autoscaler.model.pod import (
 )
 from autoscaler.model.pool import AgentPool
 from autoscaler.model.resources import CPU, GPU, MEMORY, Resources
-from simulator.cloud import CloudModel
+from simulator.cloud_pools import CloudModel
 from simulator.curves import Curve
 
 SPOT_TOLERATION = Toleration(

@@ -1,6 +1,9 @@
 """The simulator's kube-scheduler: registered nodes as arrays, and the node one pending pod gets.
 
-Callers: ``simulator.cluster.SimCluster`` only (it owns pods, lifecycles and the pass order).
+Callers: ``simulator.cluster.SimCluster`` (it owns the table, the pods and their lifecycles) and
+``simulator.scheduling_queue.SchedulingQueue`` (the pass order: it registers groups of pending
+pods, places them and marks the groups that failed blocked).
+Topology spread's domains and matching-pod counts are kept by ``simulator.spread.SpreadIndex``.
 
 Filters (kube-scheduler plugin in brackets), every predicate from ``autoscaler.model.constraints``
 so that the simulator refuses exactly what the planner believes is refused: Ready and not
@@ -33,18 +36,14 @@ from autoscaler.model.constraints import (
     effective_requests,
     insufficient,
     node_mismatch,
-    selects,
-    spread_headroom,
-    spread_min,
 )
-from autoscaler.model.labels import HOSTNAME_LABEL, LabelSelector
+from autoscaler.model.labels import HOSTNAME_LABEL
 from autoscaler.model.node import Node
 from autoscaler.model.pod import Pod, TopologySpread
 from autoscaler.model.resources import BASE_AXES, CPU, MEMORY, Resources
 from autoscaler.planner.groups import placement_signature
+from simulator.spread import BOOL, I64, SpreadIndex
 
-I64 = npt.NDArray[np.int64]
-BOOL = npt.NDArray[np.bool_]
 _SCORED = [BASE_AXES.index(CPU), BASE_AXES.index(MEMORY)]  # axes the score reads
 
 
@@ -103,8 +102,7 @@ class NodeTable:
         self._clock = 0  # global counter for slot versions
         self._masks: dict[tuple[bool, tuple[object, ...]], tuple[Pod, BOOL]] = {}
         self._verdicts: dict[tuple[object, ...], bool] = {}
-        self._counts: dict[tuple[str, LabelSelector], I64] = {}
-        self._domains: dict[str, tuple[I64, dict[str, int], list[str]]] = {}
+        self._spread = SpreadIndex(self._live)
         self._blocks: dict[tuple[int, int], tuple[int, bool]] = {}
         self._needs: list[Need] = []
         self._need_axes: list[list[tuple[int, int]]] = []  # (axis, amount) with amount > 0
@@ -125,11 +123,7 @@ class NodeTable:
             setattr(self, name, np.concatenate([old, np.zeros(extra, old.dtype)]))
         for signature, (pod, mask) in self._masks.items():
             self._masks[signature] = (pod, np.concatenate([mask, np.zeros(extra, bool)]))
-        for selector, counts in self._counts.items():
-            self._counts[selector] = np.concatenate([counts, np.zeros(extra, np.int64)])
-        for topology_key, (ids, known, names) in self._domains.items():
-            grown = np.concatenate([ids, np.full(extra, -1, np.int64)])
-            self._domains[topology_key] = (grown, known, names)
+        self._spread.grow(cap)
         self._slots.extend([None] * extra)
         self._cap = cap
 
@@ -197,10 +191,7 @@ class NodeTable:
         self.usable[slot] = node.ready and not node.unschedulable
         for (honor, _), (pod, mask) in self._masks.items():
             mask[slot] = self._verdict(pod, honor, node, labels)
-        for key, (ids, known, names) in self._domains.items():
-            ids[slot] = self._domain_id(labels.get(key), known, names)
-        for counts in self._counts.values():
-            counts[slot] = 0
+        self._spread.add(slot, labels)
         self._rerank()
         return slot
 
@@ -227,10 +218,7 @@ class NodeTable:
         self.alive[slot] = self.ready[slot] = self.usable[slot] = False
         self.alloc[:, slot] = self.free[:, slot] = 0
         self.guard[slot] = 0
-        for ids, _, _ in self._domains.values():
-            ids[slot] = -1
-        for counts in self._counts.values():
-            counts[slot] = 0
+        self._spread.remove(slot)
         heapq.heappush(self._spare, slot)
         self._rerank()
         return pods
@@ -281,9 +269,7 @@ class NodeTable:
         self._rescore(slot)
         if any(t.topology_key == HOSTNAME_LABEL for t in pod.anti_affinity):
             self.guard[slot] += sign
-        for (namespace, selector), counts in self._counts.items():
-            if selects(pod, selector, namespace):
-                counts[slot] += sign
+        self._spread.pod_changed(slot, pod, sign)
 
     def pods_on(self, slot: int) -> list[Pod]:
         held = self._slot(slot)
@@ -320,61 +306,12 @@ class NodeTable:
             verdict = self._verdicts[key] = node_mismatch(pod, labels, taints) is None
         return verdict
 
-    # -- topology --------------------------------------------------------------------------
-
-    def _matching(self, namespace: str, selector: LabelSelector) -> I64:
-        key = (namespace, selector)
-        counts = self._counts.get(key)
-        if counts is None:
-            counts = np.zeros(self._cap, dtype=np.int64)
-            for slot, held in self._live():
-                counts[slot] = sum(selects(p, selector, namespace) for p in held.pods.values())
-            self._counts[key] = counts
-        return counts
-
-    def _domain_ids(self, key: str) -> tuple[I64, list[str]]:
-        found = self._domains.get(key)
-        if found is None:
-            ids = np.full(self._cap, -1, dtype=np.int64)
-            known: dict[str, int] = {}
-            names: list[str] = []
-            for slot, held in self._live():
-                ids[slot] = self._domain_id(held.labels.get(key), known, names)
-            found = self._domains[key] = (ids, known, names)
-        return found[0], found[2]
-
-    @staticmethod
-    def _domain_id(value: str | None, known: dict[str, int], names: list[str]) -> int:
-        if value is None:
-            return -1
-        if value not in known:
-            known[value] = len(names)
-            names.append(value)
-        return known[value]
+    # -- filters that read bound pods ------------------------------------------------------
 
     def _spread_allows(self, need: Need) -> list[BOOL]:
         """Per DoNotSchedule constraint: which domain ids may take one more pod of ``need``."""
-        pod = need.pod
         eligible = self._static(need, False)[: self.used] & self.alive[: self.used]
-        out: list[BOOL] = []
-        for spread in need.spreads:
-            ids, names = self._domain_ids(spread.topology_key)
-            counts = self._matching(pod.namespace, spread.label_selector)
-            inside = eligible & (ids[: self.used] >= 0)
-            present = ids[: self.used][inside]
-            weights = counts[: self.used][inside]
-            per_domain = np.bincount(present, weights=weights, minlength=len(names))
-            domains = np.unique(present).tolist()
-            by_name = {names[d]: int(per_domain[d]) for d in domains}
-            floor = spread_min(by_name, by_name.keys(), spread.min_domains)
-            # spread_headroom counts the incoming pod; one that its own selector does not
-            # match adds nothing to the domain (kube's selfMatchNum = 0).
-            own = 0 if selects(pod, spread.label_selector, pod.namespace) else 1
-            allowed = np.zeros(len(names), dtype=bool)
-            for d in domains:
-                allowed[d] = spread_headroom(spread.max_skew, int(per_domain[d]) - own, floor) >= 1
-            out.append(allowed)
-        return out
+        return self._spread.allows(need.pod, need.spreads, eligible)
 
     def _anti_affinity_blocks(self, need: Need, slot: int) -> bool:
         held = self._slot(slot)
@@ -412,7 +349,7 @@ class NodeTable:
     def _admits(self, need: Need, slot: int, allows: list[BOOL]) -> bool:
         """The filters that depend on other pods, then the authoritative resource check."""
         for spread, ok in zip(need.spreads, allows, strict=True):
-            if not ok[self._domain_ids(spread.topology_key)[0][slot]]:
+            if not ok[self._spread.domain_ids(spread.topology_key)[0][slot]]:
                 return False
         pods_matter = need.hostname_terms or self.guard[slot] > 0
         if pods_matter and self._anti_affinity_blocks(need, slot):

@@ -14,7 +14,6 @@ from datetime import timedelta
 
 from autoscaler.control.loop import LoopConfig
 from autoscaler.control.scaledown import ScaleDownConfig
-from autoscaler.control.snapshot import priority_tiers, read_limits, read_managed, read_pool
 from autoscaler.control.snapshot_fields import (
     Fields,
     as_enum,
@@ -24,11 +23,13 @@ from autoscaler.control.snapshot_fields import (
     as_text,
     child,
 )
+from autoscaler.control.snapshot_policy import priority_tiers, read_limits, read_managed
+from autoscaler.control.snapshot_pools import read_pool
 from autoscaler.model.aks import Catalog, zone_label
 from autoscaler.model.errors import ValidationError
 from autoscaler.model.plan import Policy
 from autoscaler.model.pool import AgentPool, Priority
-from simulator.cloud import CloudModel
+from simulator.cloud_pools import CloudModel
 from simulator.yamlsource import duration, number, zone_number
 
 AUTOSCALER_FIELDS = (

@@ -72,6 +72,7 @@ def node(
     taints: tuple[Taint, ...] = (),
     ready: bool = True,
     unschedulable: bool = False,
+    annotations: Mapping[str, str] | None = None,
 ) -> Node:
     base: dict[str, str] = {HOSTNAME_LABEL: name}
     if pool is not None:
@@ -87,6 +88,7 @@ def node(
         allocatable=res(cpu_m, mem, pods=pods),
         ready=ready,
         unschedulable=unschedulable,
+        annotations=tuple(sorted((annotations or {}).items())),
     )
 
 

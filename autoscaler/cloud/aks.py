@@ -194,7 +194,7 @@ class AksProvider:
         except AzureError as err:
             raise translate(err, f"delete machines of agent pool {pool}") from err
         log.info("delete %d machines of %s started", len(machines), pool)
-        return Operation(pool, DELETE_MACHINES, target, token, self.now())
+        return Operation(pool, DELETE_MACHINES, target, token, self.now(), tuple(machines))
 
     # -- operations ------------------------------------------------------------------------
 

@@ -34,11 +34,13 @@ class FakeCloud:
         self.calls.append(("list_pools", ()))
         return tuple(self.pools[name] for name in sorted(self.pools))
 
-    def _start(self, pool: str, kind: str, target: int) -> Operation:
+    def _start(
+        self, pool: str, kind: str, target: int, machines: tuple[str, ...] = ()
+    ) -> Operation:
         if pool in self.refuse:
             raise self.refuse.pop(pool)
         self._seq += 1
-        op = Operation(pool, kind, target, f"op-{self._seq}", self.now)
+        op = Operation(pool, kind, target, f"op-{self._seq}", self.now, machines)
         codes = self.failures.get(pool)
         if codes:
             self._results[op.token] = OperationStatus(OperationState.FAILED, codes.pop(0), "")
@@ -53,7 +55,15 @@ class FakeCloud:
 
     def delete_machines(self, pool: str, machines: Sequence[str]) -> Operation:
         self.calls.append(("delete_machines", (pool, tuple(machines))))
-        return self._start(pool, "delete-machines", self.pools[pool].count - len(machines))
+        return self._start(pool, "delete-machines", self.pools[pool].count - len(machines),
+                           tuple(machines))
+
+    def finish(self, token: str, code: str | None = None) -> None:
+        """End an operation (one started by an earlier process too): failed with ``code``,
+        else succeeded."""
+        self.pending.discard(token)
+        state = OperationState.FAILED if code else OperationState.SUCCEEDED
+        self._results[token] = OperationStatus(state, code, "")
 
     def operation(self, op: Operation) -> OperationStatus:
         self.calls.append(("operation", (op.token,)))

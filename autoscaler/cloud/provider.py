@@ -33,6 +33,10 @@ class Operation:
     target: int  # the count asked for (for scale), or the count expected after deletion
     token: str
     started: datetime
+    # delete-machines: the nodes asked for, so that a later leader leaves them cordoned while
+    # the deletion runs (``control.scaledown_recovery``); () when not known (a scale, or an
+    # operation stored by a version that did not keep them).
+    machines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ def operation_to_json(op: Operation) -> dict[str, object]:
         "target": op.target,
         "token": op.token,
         "started": op.started.isoformat(),
+        **({"machines": list(op.machines)} if op.machines else {}),
     }
 
 
@@ -66,8 +67,12 @@ def operation_from_json(value: object, path: str) -> Operation:
             raise ValidationError(f"{path}.{key}", "expected a non-empty string")
     if started.tzinfo is None:
         raise ValidationError(f"{path}.started", "needs a time zone")
+    machines = value.get("machines", [])  # absent in what older versions stored
+    if not isinstance(machines, list) or not all(isinstance(m, str) and m for m in machines):
+        raise ValidationError(f"{path}.machines", "expected a list of node names")
     return Operation(
-        str(fields["pool"]), str(fields["kind"]), target, str(fields["token"]), started
+        str(fields["pool"]), str(fields["kind"]), target, str(fields["token"]), started,
+        tuple(machines),
     )
 
 

@@ -27,9 +27,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from autoscaler.control.snapshot import API_VERSION, KIND, MAX_POOL_NODES, read_claim, read_node
+from autoscaler.control.snapshot import API_VERSION, KIND, read_claim
+from autoscaler.control.snapshot_budgets import PDB_FIELDS, pdb
 from autoscaler.control.snapshot_fields import Fields
-from autoscaler.control.snapshot_pods import PDB_FIELDS, PodReader, pdb
+from autoscaler.control.snapshot_nodes import read_node
+from autoscaler.control.snapshot_pods import PodReader
+from autoscaler.control.snapshot_pools import MAX_POOL_NODES
 from autoscaler.kube.objects import (
     DEFAULT_SCHEDULERS,
     IGNORED,

@@ -35,8 +35,8 @@ from autoscaler.control.config_fields import (
     subsection,
 )
 from autoscaler.control.loop import LoopConfig
-from autoscaler.control.snapshot import priority_tiers, read_limits
 from autoscaler.control.snapshot_fields import Fields, as_list, as_text
+from autoscaler.control.snapshot_policy import priority_tiers, read_limits
 from autoscaler.kube.lease import LeaseConfig
 from autoscaler.model.errors import ValidationError
 from autoscaler.model.plan import Policy

@@ -167,6 +167,11 @@ class Controller:
         m.unplaced_pods.set(sum(g.unplaced for g in plan.groups) if plan else 0)
         for action in report.actions:
             m.scale_operations.inc(pool=action.pool, result=action.result)
+        down = report.scale_down
+        for outcome, nodes in (("uncordoned", down.uncordoned if down else ()),
+                               ("unmarked", down.unmarked if down else ())):
+            if nodes:
+                m.recovered.inc(len(nodes), action=outcome)
         m.inflight.set(len(reconciler.inflight))
         self._record_fleet(reconciler)
         now = self.clock.now()

@@ -4,7 +4,7 @@ readers.
 Callers: whoever builds a ``kube.cache.ClusterCache`` (``surge run``, ``surge snapshot``, the
 adapter tests and benchmarks) passes a ``KubeDecoder`` as its decoder. It lives here, not in
 ``kube``, because it reuses the snapshot readers of this layer: ``kube.objects`` trims an object
-to the snapshot entry shape, and ``PodReader`` / ``read_node`` / ``snapshot_pods.pdb`` parse
+to the snapshot entry shape, and ``PodReader`` / ``read_node`` / ``snapshot_budgets.pdb`` parse
 that entry, so a live object and the same object captured by ``surge snapshot`` become the very
 same model value.
 
@@ -23,9 +23,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from autoscaler.control.snapshot import read_node
+from autoscaler.control.snapshot_budgets import PDB_FIELDS, pdb
 from autoscaler.control.snapshot_fields import Fields, label_map
-from autoscaler.control.snapshot_pods import PDB_FIELDS, PodReader, pdb
+from autoscaler.control.snapshot_nodes import read_node
+from autoscaler.control.snapshot_pods import PodReader
 from autoscaler.kube.objects import node_entry, pdb_entry, pod_entry
 from autoscaler.model.disruption import PodDisruptionBudget
 from autoscaler.model.labels import Labels, labels_of

@@ -197,6 +197,10 @@ class Metrics:
         self.events: Counter = r.add(Counter(
             "surge_events_total", "Events on pods by reason and outcome (sent, deduplicated, "
             "rate-limited).", ("reason", "outcome")))
+        self.recovered: Counter = r.add(Counter(
+            "surge_scale_down_recovered_nodes_total", "Nodes an earlier leader left cordoned "
+            "for scale-down (surge's mark, no deletion in flight) that a new leader uncordoned, "
+            "or only unmarked when already uncordoned.", ("action",)))
         self.leader: Gauge = r.add(Gauge(
             "surge_leader", "1 while this replica holds the lease and acts, else 0."))
         self.nodes: Gauge = r.add(Gauge(

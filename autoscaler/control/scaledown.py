@@ -1,8 +1,13 @@
 """Scale-down in the loop: unneeded timers, guards, cordon and drain, deletion by name.
 
 Callers: ``control.loop.Reconciler`` calls ``ScaleDown.run`` once per pass after scale-up, and
-``operation_ended`` when a delete-machines operation it started ends. The planning itself is
-``planner.scaledown.plan_scale_down`` (pure); this module holds the state across passes.
+``operation_ended`` when a delete-machines operation it started (or resumed) ends. The planning
+itself is ``planner.scaledown.plan_scale_down`` (pure); this module holds the state across
+passes. One ``ScaleDown`` lives one leadership term (a new leader builds a new ``Reconciler``).
+
+First pass of a term: drains an earlier leader left half-way (nodes carrying surge's cordon
+mark that no deletion in flight covers) are undone: ``control.scaledown_recovery``. Every
+cordon here marks the node, every uncordon unmarks it (``ClusterSource.cordon``).
 
 Per pass:
 
@@ -43,6 +48,7 @@ from autoscaler.cloud.provider import (
     Throttled,
 )
 from autoscaler.cloud.store import OperationStore
+from autoscaler.control.scaledown_recovery import leftovers, undo
 from autoscaler.kube.source import ClusterSource, EvictionResult, Observation
 from autoscaler.model.disruption import ScaleDownPlan
 from autoscaler.model.plan import ScaleUpPlan
@@ -79,6 +85,8 @@ class ScaleDownReport:
     cordoned: tuple[str, ...] = ()  # drains started this pass
     deleting: tuple[tuple[str, str], ...] = ()  # (pool, node) deletions requested this pass
     failed: tuple[str, ...] = ()  # "node: why" for drains or deletions that failed
+    uncordoned: tuple[str, ...] = ()  # drains an earlier leader left, undone this pass
+    unmarked: tuple[str, ...] = ()  # marked by an earlier leader, already uncordoned
     evicted: int = 0
     blocked: int = 0  # evictions refused (429) by a PodDisruptionBudget
     skipped: str | None = None  # why no new wave started
@@ -100,6 +108,8 @@ class _Pass:
     cordoned: list[str] = field(default_factory=list)
     deleting: list[tuple[str, str]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    uncordoned: list[str] = field(default_factory=list)
+    unmarked: list[str] = field(default_factory=list)
     evicted: int = 0
     blocked: int = 0
 
@@ -124,6 +134,10 @@ class ScaleDown:
         self.drains: dict[str, _Drain] = {}
         self.last_scale_up: datetime | None = None
         self.last_failure: datetime | None = None
+        # Marked nodes still to look at: None until the first pass has looked at every node,
+        # then those whose undo failed (retried each pass until it succeeds or they go).
+        self.recovering: frozenset[str] | None = None
+        self.deleted: list[Operation] = []  # deletions that succeeded before that first look
 
     # -- hooks from the loop ------------------------------------------------------------------
 
@@ -133,6 +147,8 @@ class ScaleDown:
     def operation_ended(self, op: Operation, status: OperationStatus, now: datetime) -> str | None:
         """A delete-machines operation ended; on failure the nodes are uncordoned and
         scale-down backs off. Returns a failure line for the loop's report, if any."""
+        if self.recovering is None and status.state is OperationState.SUCCEEDED:
+            self.deleted.append(op)  # its nodes are gone or going: not to be uncordoned
         mine = [d for d in self.drains.values() if d.pool == op.pool and d.deleting]
         for drain in mine:
             del self.drains[drain.node]
@@ -157,8 +173,12 @@ class ScaleDown:
         region: str,
     ) -> ScaleDownReport:
         step = _Pass(now)
+        # Before the flag: a node left cordoned by an earlier leader comes back even when
+        # scale-down has been turned off since.
+        self._recover(step, view)
         if not self.config.enabled:
-            return ScaleDownReport(skipped="scale-down disabled")
+            return ScaleDownReport(failed=tuple(step.failed), uncordoned=tuple(step.uncordoned),
+                                   unmarked=tuple(step.unmarked), skipped="scale-down disabled")
         self._progress(step, view)
         self._delete(step, view)
         state = self._state(view, pools, options, region, now)
@@ -178,11 +198,30 @@ class ScaleDown:
             cordoned=tuple(step.cordoned),
             deleting=tuple(step.deleting),
             failed=tuple(step.failed),
+            uncordoned=tuple(step.uncordoned),
+            unmarked=tuple(step.unmarked),
             evicted=step.evicted,
             blocked=step.blocked,
             skipped=skipped,
             plan=plan,
         )
+
+    def _recover(self, step: _Pass, view: Observation) -> None:
+        """Undo the drains an earlier leader left (``control.scaledown_recovery``); nodes a
+        deletion in flight covers become drains being deleted, ended by ``operation_ended``."""
+        if self.dry_run or self.recovering == frozenset():
+            return  # dry-run writes nothing; a term's own marks are never undone
+        todo = self.recovering
+        nodes = view.nodes if todo is None else [n for n in view.nodes if n.name in todo]
+        found = leftovers(nodes, self.drains, self.inflight, self.deleted)
+        self.deleted = []
+        for pool, name in found.deleting:
+            self.drains[name] = _Drain(name, pool, step.now, deleting=True)
+        done = undo(self.source, found.undo)
+        step.uncordoned += done.uncordoned
+        step.unmarked += done.unmarked
+        step.failed += [f"{name}: uncordon failed: {why}" for name, why in done.failed.items()]
+        self.recovering = frozenset(done.failed)
 
     def _guard(self, now: datetime, scale_up: ScaleUpPlan) -> str | None:
         config = self.config

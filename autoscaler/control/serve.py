@@ -80,11 +80,13 @@ class Service:
         # share a connection with, the cache's traffic. ApiError when there is no config.
         api = api_client(kubeconfig, context)
         control_api = api_client(kubeconfig, context)
+        clock = clock or SystemClock()
+        # The cache stamps surge's cordon mark with the loop's clock: the drain's start time.
         self.cache = ClusterCache(KubeApi(api), KubeDecoder(),
                                   CacheOptions(schedulers=config.schedulers,
                                                watch_pdbs=config.loop.scale_down.enabled,
                                                watch_volumes=config.watch_volumes),
-                                  instance=self.identity)
+                                  now=clock.now, instance=self.identity)
         self.cloud = AksProvider(config.azure, credential)
         configmaps = KubeConfigMapApi(control_api)
 
@@ -106,7 +108,7 @@ class Service:
         status = StatusConfigMap(configmaps, self.namespace, config.status_configmap,
                                  failed("status"))
         self.controller = Controller(
-            self.cache, self.cloud, clock or SystemClock(), config.loop, leadership=leadership,
+            self.cache, self.cloud, clock, config.loop, leadership=leadership,
             store=self.store, status=status, metrics=self.metrics, health=self.health,
             events=config.events, min_counts=dict(config.min_counts),
             status_every=config.batch.tick)

@@ -1,8 +1,10 @@
 """Strict readers for snapshot JSON: typed values, each error naming its JSON path.
 
-Callers: ``control.snapshot`` and ``control.snapshot_pods`` (the snapshot loader) read every
-object through ``Fields`` and the value readers here. Each reader raises ``ValidationError``
-with the path of the offending value and never returns a partially checked value.
+Callers: the snapshot loader (``control.snapshot`` and its entry readers ``snapshot_pools``,
+``snapshot_nodes``, ``snapshot_pods``, ``snapshot_selectors``, ``snapshot_budgets`` and
+``snapshot_policy``) reads every object through ``Fields`` and the value readers here. Each
+reader raises ``ValidationError`` with the path of the offending value and never returns a
+partially checked value.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ change, each pod's copy kept while its pod and zones stay), the rest is a C-leve
 table. So an ``observe`` with no change since the last costs nothing, and one after a change
 costs the copy plus a few dictionary look-ups per claiming pod, whatever changed.
 
-Writes (scale-down): ``cordon`` is a merge patch of ``spec.unschedulable``; ``evict`` posts a
+Writes (scale-down): ``cordon`` is a merge patch of ``spec.unschedulable`` and of surge's mark
+annotation (``now`` stamps it: the loop's clock in ``surge run``); ``evict`` posts a
 policy/v1 Eviction and turns the answer into an ``EvictionResult``. Neither updates the tables:
 the watch brings the change, so the tables never hold a state the API server did not send.
 """
@@ -58,7 +59,7 @@ from autoscaler.kube.reflector import (
 )
 from autoscaler.kube.source import ClusterSource, EvictionResult, NotSynced, Observation
 from autoscaler.kube.volumes import ZoneIndex, Zones, claim_volume, pod_claims, volume_zones
-from autoscaler.model.disruption import PodDisruptionBudget
+from autoscaler.model.disruption import SCALE_DOWN_MARK, PodDisruptionBudget
 from autoscaler.model.errors import ValidationError
 from autoscaler.model.node import Node
 from autoscaler.model.pod import Pod
@@ -222,11 +223,18 @@ class ClusterCache:
 
     def cordon(self, node: str, unschedulable: bool) -> None:
         """Cordon (True) or uncordon (False) ``node``: a merge patch, so repeating it changes
-        nothing. Uncordoning removes the field, as ``kubectl uncordon`` leaves it. Raises
-        ``ApiError`` when the patch was not applied (no answer, or an error answer such as
-        404 for a node that is gone)."""
-        value = True if unschedulable else None
-        self.transport.patch_node(node, {"spec": {"unschedulable": value}})
+        nothing. Cordoning marks the node as surge's (``SCALE_DOWN_MARK``: ``now``, RFC 3339)
+        in the same patch, so a node is never cordoned by surge without the mark; uncordoning
+        removes the field, as ``kubectl uncordon`` leaves it, and the mark (null deletes a key
+        in a merge patch). Raises ``ApiError`` when the patch was not applied (no answer, or an
+        error answer such as 404 for a node that is gone)."""
+        mark: str | None = None
+        if unschedulable:
+            mark = self.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.transport.patch_node(node, {
+            "metadata": {"annotations": {SCALE_DOWN_MARK: mark}},
+            "spec": {"unschedulable": True if unschedulable else None},
+        })
 
     def evict(self, pod: Pod, grace_seconds: int | None) -> EvictionResult:
         """Ask the Eviction API to evict ``pod``. The pod's uid is a precondition, so a pod

@@ -1,18 +1,20 @@
 """A ClusterSource for tests: a settable view, and lists of the events, cordons and evictions.
 
 Callers: unit tests of ``control.loop`` and ``control.scaledown``. ``cordon`` changes the node in
-the view; ``evict`` answers from ``eviction_results`` (pod key -> queued answers, default
-EVICTED) and, when the answer is EVICTED, removes the pod from the view, as a pod whose grace
-period ran out.
+the view, marking it as surge's (``SCALE_DOWN_MARK``, stamped with ``now``) as the real cache
+does, and uncordoning removes the mark; ``evict`` answers from ``eviction_results`` (pod key ->
+queued answers, default EVICTED) and, when the answer is EVICTED, removes the pod from the view,
+as a pod whose grace period ran out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from autoscaler.kube.source import EvictionResult, NotSynced, Observation
-from autoscaler.model.disruption import PodDisruptionBudget
+from autoscaler.model.disruption import SCALE_DOWN_MARK, PodDisruptionBudget
 from autoscaler.model.node import Node
 from autoscaler.model.pod import Pod
 
@@ -23,7 +25,9 @@ class FakeSource:
         pods: Sequence[Pod] = (),
         nodes: Sequence[Node] = (),
         pdbs: Sequence[PodDisruptionBudget] = (),
+        now: Callable[[], datetime] = lambda: datetime(2026, 1, 1, tzinfo=UTC),
     ) -> None:
+        self.now = now
         self.pods = list(pods)
         self.nodes = list(nodes)
         self.pdbs = list(pdbs)
@@ -43,7 +47,8 @@ class FakeSource:
 
     def cordon(self, node: str, unschedulable: bool) -> None:
         self.cordons.append((node, unschedulable))
-        self.nodes = [replace(n, unschedulable=unschedulable) if n.name == node else n
+        mark = self.now().strftime("%Y-%m-%dT%H:%M:%SZ") if unschedulable else None
+        self.nodes = [_cordoned(n, unschedulable, mark) if n.name == node else n
                       for n in self.nodes]
 
     def evict(self, pod: Pod, grace_seconds: int | None) -> EvictionResult:
@@ -55,3 +60,10 @@ class FakeSource:
         if answer is EvictionResult.EVICTED:
             self.pods = [p for p in self.pods if p.key != pod.key]
         return answer
+
+
+def _cordoned(node: Node, unschedulable: bool, mark: str | None) -> Node:
+    notes = {k: v for k, v in node.annotations if k != SCALE_DOWN_MARK}
+    if mark is not None:
+        notes[SCALE_DOWN_MARK] = mark
+    return replace(node, unschedulable=unschedulable, annotations=tuple(sorted(notes.items())))

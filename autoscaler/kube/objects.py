@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from autoscaler.model.disruption import SAFE_TO_EVICT, SCALE_DOWN_DISABLED
+from autoscaler.model.disruption import SAFE_TO_EVICT, SCALE_DOWN_DISABLED, SCALE_DOWN_MARK
 from autoscaler.model.labels import AGENTPOOL_LABEL, LEGACY_AGENTPOOL_LABEL
 from autoscaler.model.pod import MIRROR_ANNOTATION
 
@@ -34,9 +34,10 @@ Json = dict[str, Any]
 
 _REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 _NODE_AXES = ("cpu", "memory", "pods")
-# The only annotations any reader looks at (``planner.scaledown_rules``, ``model.pod``).
+# The only annotations any reader looks at (``planner.scaledown_rules``, ``model.pod``, and
+# ``control.scaledown_recovery`` for surge's own cordon mark).
 POD_ANNOTATIONS = (*SAFE_TO_EVICT, MIRROR_ANNOTATION)
-NODE_ANNOTATIONS = SCALE_DOWN_DISABLED
+NODE_ANNOTATIONS = (*SCALE_DOWN_DISABLED, SCALE_DOWN_MARK)
 
 
 def _dict(value: object) -> Json:

@@ -51,7 +51,14 @@ class ClusterSource(Protocol):
 
     def cordon(self, node: str, unschedulable: bool) -> None:
         """Set the node's ``spec.unschedulable`` (True: cordon, False: uncordon). Idempotent;
-        raises an exception only when the request could not be made."""
+        raises an exception only when the request could not be made.
+
+        Only scale-down calls it, so a cordon is surge's: a source whose cordons can outlive
+        the process (``kube.cache``, ``kube.fake``) marks the node in the same write
+        (``model.disruption.SCALE_DOWN_MARK``, the time the drain started), and an uncordon
+        removes the mark, so that a later leader can undo a drain left half-way
+        (``control.scaledown_recovery``). A source that dies with the loop (the simulator)
+        need not mark."""
         ...
 
     def evict(self, pod: Pod, grace_seconds: int | None) -> EvictionResult:

@@ -22,6 +22,11 @@ SCALE_DOWN_DISABLED = (
     "surge.io/scale-down-disabled",
     "cluster-autoscaler.kubernetes.io/scale-down-disabled",
 )
+# Node annotation surge sets in the patch that cordons a node for scale-down (value: when the
+# drain started, RFC 3339) and removes in the patch that uncordons it: a later leader tells
+# surge's cordons, which it may undo, from a person's, which it never touches (Cluster
+# Autoscaler's ToBeDeletedByClusterAutoscaler taint plays this part).
+SCALE_DOWN_MARK = "surge.io/scale-down-drain-started"
 # Pod annotations: "false" blocks the pod's node from scale-down, "true" allows evicting a pod
 # that would otherwise block it (bare pod, local storage, kube-system without a budget).
 SAFE_TO_EVICT = ("surge.io/safe-to-evict", "cluster-autoscaler.kubernetes.io/safe-to-evict")

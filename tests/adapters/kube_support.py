@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,11 @@ def make_cache_fixture(kubeconfig: str) -> Iterator[CacheFactory]:
     made: list[ClusterCache] = []
 
     def make(*, gate: Gate | None = None, clock: Callable[[], float] | None = None,
-             start: bool = True, **options: object) -> ClusterCache:
-        extra = {"clock": clock} if clock is not None else {}
+             now: Callable[[], datetime] | None = None, start: bool = True,
+             **options: object) -> ClusterCache:
+        extra: dict[str, object] = {"clock": clock} if clock is not None else {}
+        if now is not None:
+            extra["now"] = now  # what the cache stamps events and its cordon mark with
         cache = ClusterCache(
             KubeApi(api_client(kubeconfig)), KubeDecoder(),
             CacheOptions(**options),  # type: ignore[arg-type]

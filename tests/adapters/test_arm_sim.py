@@ -12,7 +12,8 @@ from autoscaler.cloud.provider import Conflict, OperationState
 from autoscaler.model.aks import load_catalog
 from autoscaler.model.node import Node
 from autoscaler.model.pool import AgentPool, Priority
-from simulator.cloud import CloudModel, SimCloud
+from simulator.cloud import SimCloud
+from simulator.cloud_pools import CloudModel
 from simulator.engine import Engine
 from simulator.metrics import Recorder
 from simulator.twin import ArmTwin

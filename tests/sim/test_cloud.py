@@ -1,5 +1,5 @@
-"""SimCloud, the simulated AKS in simulator.cloud: operations, limits, latency, evictions, and the
-real control loop driving it.
+"""SimCloud, the simulated AKS in simulator.cloud and simulator.cloud_pools: operations, limits,
+latency, evictions, and the real control loop driving it.
 
 The cluster is a stand-in (``StandInCluster``) that records ``add_node`` / ``remove_node`` calls
 and doubles as the loop's ClusterSource; engine and recorder are the real ones.
@@ -31,7 +31,8 @@ from autoscaler.model.labels import AGENTPOOL_LABEL, HOSTNAME_LABEL, ZONE_LABEL
 from autoscaler.model.node import Node
 from autoscaler.model.pool import AgentPool, Priority
 from autoscaler.planner.options import template_ephemeral_storage
-from simulator.cloud import CloudModel, SimCloud
+from simulator.cloud import SimCloud
+from simulator.cloud_pools import CloudModel
 from simulator.engine import LOOP, Engine
 from simulator.metrics import Recorder
 from tests.builders import SPOT_TOLERATION, pod, pool

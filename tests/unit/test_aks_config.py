@@ -174,12 +174,20 @@ def test_a_store_keeps_one_operation_per_pool_until_it_is_deleted(
     first = Operation("spot1", "scale", 3, "token-a", NOW)
     store.save(first)
     store.save(Operation("reg1", "scale", 2, "token-b", NOW))
-    store.save(Operation("spot1", "delete-machines", 2, "token-c", NOW + timedelta(seconds=5)))
+    deleting = Operation("spot1", "delete-machines", 2, "token-c", NOW + timedelta(seconds=5),
+                         ("aks-spot1-3",))
+    store.save(deleting)
     store.delete("reg1")
     store.delete("never-there")
-    assert store.load() == {
-        "spot1": Operation("spot1", "delete-machines", 2, "token-c", NOW + timedelta(seconds=5))
-    }
+    assert store.load() == {"spot1": deleting}  # with the machines: a new leader reads them
+
+
+def test_an_operation_stored_without_machines_loads_with_none(tmp_path: Path) -> None:
+    path = tmp_path / "ops.json"
+    path.write_text(json.dumps({"operations": [{
+        "pool": "p", "kind": "delete-machines", "target": 1, "token": "t",
+        "started": NOW.isoformat()}]}))
+    assert JsonFileStore(str(path)).load()["p"].machines == ()
 
 
 @pytest.mark.parametrize(
@@ -192,6 +200,12 @@ def test_a_store_keeps_one_operation_per_pool_until_it_is_deleted(
             json.dumps({"operations": [{"pool": "p", "kind": "scale", "target": "3",
                                         "token": "t", "started": NOW.isoformat()}]}),
             "ops.json$.operations[0].target",
+        ),
+        (
+            json.dumps({"operations": [{"pool": "p", "kind": "delete-machines", "target": 3,
+                                        "token": "t", "started": NOW.isoformat(),
+                                        "machines": "n1"}]}),
+            "ops.json$.operations[0].machines",
         ),
     ],
 )

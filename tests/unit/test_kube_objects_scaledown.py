@@ -21,6 +21,7 @@ SAFE = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 OURS = "surge.io/safe-to-evict"
 DISABLED = "surge.io/scale-down-disabled"
 CA_DISABLED = "cluster-autoscaler.kubernetes.io/scale-down-disabled"
+MARK = "surge.io/scale-down-drain-started"  # surge's own cordon
 NOISE = {"kubectl.kubernetes.io/restartedAt": "2026-01-05T10:00:00Z",
          "checksum/config": "3f2a9c", "prometheus.io/scrape": "true"}
 
@@ -113,6 +114,7 @@ def test_a_pod_with_scale_down_fields_served_by_the_twin_decodes_back_to_itself(
       "detach": "true"}, ()),
     ({DISABLED: "true", "node.alpha.kubernetes.io/ttl": "0"}, ((DISABLED, "true"),)),
     ({CA_DISABLED: "true"}, ((CA_DISABLED, "true"),)),
+    ({MARK: "2026-11-25T12:00:00Z", **NOISE}, ((MARK, "2026-11-25T12:00:00Z"),)),
 ])
 def test_a_node_keeps_only_the_scale_down_annotations(
     annotations: dict[str, str], kept: tuple[tuple[str, str], ...]

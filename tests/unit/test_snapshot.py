@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from autoscaler.control import snapshot
+from autoscaler.control import snapshot, snapshot_pools
 from autoscaler.control.snapshot import load_snapshot, parse_snapshot
 from autoscaler.model.errors import ValidationError
 from autoscaler.model.labels import HOSTNAME_LABEL, Operator, Requirement
@@ -382,4 +382,4 @@ def test_the_schema_top_level_fields_are_the_loaders() -> None:
     assert set(schema["required"]) == {"apiVersion", "kind", "region", "capturedAt", "pools"}
     assert set(schema["properties"]) == set(schema["required"]) | set(snapshot.TOP_FIELDS)
     pool = schema["$defs"]["pool"]
-    assert set(pool["properties"]) == {"name", "vmSize", "count", *snapshot.POOL_FIELDS}
+    assert set(pool["properties"]) == {"name", "vmSize", "count", *snapshot_pools.POOL_FIELDS}

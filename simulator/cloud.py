@@ -45,6 +45,8 @@ from typing import NoReturn
 import numpy as np
 
 from autoscaler.cloud.provider import (
+    DELETE_MACHINES,
+    SCALE,
     CloudError,
     Conflict,
     Operation,
@@ -98,26 +100,26 @@ class SimCloud:
         return tuple(replace(p.spec, count=self._count(p)) for _, p in pools)
 
     def scale(self, pool: str, count: int) -> Operation:
-        self.recorder.api_call("scale")
-        state = self._pool_for_call(pool, "scale")
+        self.recorder.api_call(SCALE)
+        state = self._pool_for_call(pool, SCALE)
         if state.spec.enable_autoscaling:
-            self._refuse("scale", CloudError(
+            self._refuse(SCALE, CloudError(
                 "InvalidParameter", "Cannot scale cluster autoscaler enabled node pool."))
         if not 0 <= count <= MAX_POOL_NODES:
-            self._refuse("scale", CloudError(
+            self._refuse(SCALE, CloudError(
                 "InvalidParameter", f"count must be between 0 and {MAX_POOL_NODES}, got {count}"))
-        return self._start(state, "scale", count, ())
+        return self._start(state, SCALE, count, ())
 
     def delete_machines(self, pool: str, machines: Sequence[str]) -> Operation:
         self.recorder.api_call("delete_machines")
-        state = self._pool_for_call(pool, "delete-machines")
+        state = self._pool_for_call(pool, DELETE_MACHINES)
         alive = {m.name for m in state.machines}
         names = tuple(machines)
         unknown = sorted(set(names) - alive)
         if not names or unknown or len(set(names)) != len(names):
             detail = f"unknown machines {unknown}" if unknown else "empty or repeated names"
-            self._refuse("delete-machines", CloudError("InvalidParameter", detail))
-        return self._start(state, "delete-machines", len(alive) - len(names), names)
+            self._refuse(DELETE_MACHINES, CloudError("InvalidParameter", detail))
+        return self._start(state, DELETE_MACHINES, len(alive) - len(names), names)
 
     def operation(self, op: Operation) -> OperationStatus:
         self.recorder.api_call("operation")
@@ -159,7 +161,7 @@ class SimCloud:
 
     def _count(self, pool: Pool) -> int:
         running = self._running.get(pool.spec.name)
-        if running is not None and running.op.kind == "scale":
+        if running is not None and running.op.kind == SCALE:
             return running.op.target
         return len(pool.machines)
 
@@ -169,10 +171,10 @@ class SimCloud:
         running = self._running.pop(pool.spec.name)
         op = running.op
         status = OperationStatus(OperationState.SUCCEEDED)
-        if op.kind == "delete-machines":
+        if op.kind == DELETE_MACHINES:
             wanted = set(running.machines)
             for machine in [m for m in pool.machines if m.name in wanted]:
-                self._fleet.remove(pool, machine, "delete-machines")
+                self._fleet.remove(pool, machine, DELETE_MACHINES)
         else:
             for machine in pool.machines[op.target:][::-1]:  # newest first
                 self._fleet.remove(pool, machine, "scale-down")

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from autoscaler.cloud.provider import DELETE_MACHINES
 from autoscaler.kube.source import EvictionResult, Observation
 from autoscaler.model.disruption import (
     EVICTION_NOTICE_TAINT,
@@ -44,7 +45,6 @@ from simulator.scheduler import NodeTable
 from simulator.scheduling_queue import Entry, SchedulingQueue
 
 NOT_TRIGGER_SCALE_UP = "NotTriggerScaleUp"
-DELETE_MACHINES = "delete-machines"  # removal reason of nodes scale-down deletes by name
 
 BindListener = Callable[[Pod, str], None]
 

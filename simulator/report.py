@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from autoscaler.cloud.provider import DELETE_MACHINES
 from simulator.metrics import NodeRecord, PodRecord, Recorder
 
 OUTCOMES = ("running", "finished", "lost", "withdrawn", "pending")
@@ -207,7 +208,7 @@ def _cost(recorder: Recorder, end: float) -> Doc:
     }
 
 
-SCALE_DOWN_REASON = "delete-machines"
+SCALE_DOWN_REASON = DELETE_MACHINES  # the removal reason of nodes scale-down deleted
 
 
 def _scale_down(recorder: Recorder, end: float) -> Doc:

@@ -40,6 +40,8 @@ from autoscaler.cloud.aks_errors import error_code, error_message, translate
 from autoscaler.cloud.aks_pools import check_change, managed_pools
 from autoscaler.cloud.aks_settings import AksSettings
 from autoscaler.cloud.provider import (
+    DELETE_MACHINES,
+    SCALE,
     CloudError,
     Operation,
     OperationState,
@@ -49,8 +51,6 @@ from autoscaler.model.pool import AgentPool
 
 log = logging.getLogger(__name__)
 
-SCALE = "scale"
-DELETE_MACHINES = "delete-machines"
 _KINDS = (SCALE, DELETE_MACHINES)
 # Transport timeouts (seconds): a hung connection must not hold the loop for long.
 CONNECT_TIMEOUT = 10

@@ -11,6 +11,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from autoscaler.cloud.provider import (
+    DELETE_MACHINES,
+    SCALE,
     CloudError,
     Operation,
     OperationState,
@@ -50,12 +52,12 @@ class FakeCloud:
         return op
 
     def scale(self, pool: str, count: int) -> Operation:
-        self.calls.append(("scale", (pool, count)))
-        return self._start(pool, "scale", count)
+        self.calls.append((SCALE, (pool, count)))
+        return self._start(pool, SCALE, count)
 
     def delete_machines(self, pool: str, machines: Sequence[str]) -> Operation:
         self.calls.append(("delete_machines", (pool, tuple(machines))))
-        return self._start(pool, "delete-machines", self.pools[pool].count - len(machines),
+        return self._start(pool, DELETE_MACHINES, self.pools[pool].count - len(machines),
                            tuple(machines))
 
     def finish(self, token: str, code: str | None = None) -> None:

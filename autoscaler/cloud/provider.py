@@ -24,12 +24,17 @@ class OperationState(StrEnum):
     FAILED = "Failed"
 
 
+# Operation kinds: every provider, the loop and the simulator's cloud use these names.
+SCALE = "scale"
+DELETE_MACHINES = "delete-machines"
+
+
 @dataclass(frozen=True, slots=True)
 class Operation:
     """A long-running operation the loop started: ``token`` resumes it after a restart."""
 
     pool: str
-    kind: str  # "scale" | "delete-machines"
+    kind: str  # SCALE | DELETE_MACHINES
     target: int  # the count asked for (for scale), or the count expected after deletion
     token: str
     started: datetime

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
-from autoscaler.cloud.provider import CloudProvider
+from autoscaler.cloud.provider import SCALE, CloudProvider
 from autoscaler.cloud.store import OperationStore
 from autoscaler.control.clock import Clock
 from autoscaler.control.config import EventConfig
@@ -241,7 +241,7 @@ class Controller:
         out = []
         for pool in self.cloud.pools or ():
             op = reconciler.inflight.get(pool.name)
-            target = max(pool.count, op.target) if op is not None and op.kind == "scale" \
+            target = max(pool.count, op.target) if op is not None and op.kind == SCALE \
                 else pool.count
             zone = f"{self.loop.region}-{pool.zones[0]}" if len(pool.zones) == 1 else None
             backoff = next((b for b in backoffs if _matches(b.vm_size, b.zone, b.priority.value,

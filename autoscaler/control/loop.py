@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from autoscaler.cloud.provider import (
+    DELETE_MACHINES,
+    SCALE,
     CloudError,
     CloudProvider,
     Conflict,
@@ -105,7 +107,7 @@ class Reconciler:
         # Operations a previous process started resume here: polled, never started again.
         self.inflight: dict[str, Operation] = dict(store.load()) if store is not None else {}
         self.requested: dict[str, datetime] = {  # pool -> when its count was last raised
-            name: op.started for name, op in self.inflight.items() if op.kind == "scale"
+            name: op.started for name, op in self.inflight.items() if op.kind == SCALE
         }
         self.before: dict[str, int] = {}  # pool -> its count when the last operation started
         self.hold_until: datetime | None = None  # after a 429, no cloud call before this
@@ -138,7 +140,7 @@ class Reconciler:
         """Failed operations put their (VM size, zone, priority) in backoff."""
         failures: list[str] = []
         for op, status in ended:
-            if op.kind == "delete-machines":
+            if op.kind == DELETE_MACHINES:
                 # Not a capacity signal: scale-down backs itself off and uncordons the nodes.
                 failed = self.scale_down.operation_ended(op, status, now)
                 if failed is not None:
@@ -213,7 +215,7 @@ class Reconciler:
         # A pool with a scale-up in flight counts its target: those nodes are coming.
         effective = {
             name: replace(p, count=max(p.count, self.inflight[name].target))
-            if name in self.inflight and self.inflight[name].kind == "scale"
+            if name in self.inflight and self.inflight[name].kind == SCALE
             else p
             for name, p in pools.items()
         }

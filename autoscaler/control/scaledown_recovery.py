@@ -27,13 +27,12 @@ import logging
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from autoscaler.cloud.provider import Operation
+from autoscaler.cloud.provider import DELETE_MACHINES, Operation
 from autoscaler.kube.source import ClusterSource
 from autoscaler.model.disruption import SCALE_DOWN_MARK
 from autoscaler.model.node import Node
 
 log = logging.getLogger(__name__)
-DELETE_MACHINES = "delete-machines"
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,10 @@ class Operation:
     # the deletion runs (``control.scaledown_recovery``); () when not known (a scale, or an
     # operation stored by a version that did not keep them).
     machines: tuple[str, ...] = ()
+    # The pool's count when the loop started it (None: not known, e.g. stored by an older
+    # version). Kept with the operation, so that after a restart a failure that still grew the
+    # pool is told apart from one that added nothing (``control.backoff``, partial success).
+    before: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

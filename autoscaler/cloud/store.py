@@ -43,6 +43,7 @@ def operation_to_json(op: Operation) -> dict[str, object]:
         "token": op.token,
         "started": op.started.isoformat(),
         **({"machines": list(op.machines)} if op.machines else {}),
+        **({"before": op.before} if op.before is not None else {}),
     }
 
 
@@ -70,9 +71,13 @@ def operation_from_json(value: object, path: str) -> Operation:
     machines = value.get("machines", [])  # absent in what older versions stored
     if not isinstance(machines, list) or not all(isinstance(m, str) and m for m in machines):
         raise ValidationError(f"{path}.machines", "expected a list of node names")
+    before = value.get("before")  # absent in what older versions stored
+    if before is not None and (isinstance(before, bool) or not isinstance(before, int)
+                               or before < 0):
+        raise ValidationError(f"{path}.before", "expected a non-negative integer")
     return Operation(
         str(fields["pool"]), str(fields["kind"]), target, str(fields["token"]), started,
-        tuple(machines),
+        tuple(machines), before,
     )
 
 

@@ -109,7 +109,6 @@ class Reconciler:
         self.requested: dict[str, datetime] = {  # pool -> when its count was last raised
             name: op.started for name, op in self.inflight.items() if op.kind == SCALE
         }
-        self.before: dict[str, int] = {}  # pool -> its count when the last operation started
         self.hold_until: datetime | None = None  # after a 429, no cloud call before this
         self._pools = _Pools()
         self._said: dict[str, str] = {}  # group key -> last event message (deduplication)
@@ -155,7 +154,7 @@ class Reconciler:
                 continue
             # Partial success (the pool grew although the operation failed): quota is low,
             # not gone, so the shorter backoff class applies.
-            partial = pool.count > self.before.get(op.pool, pool.count)
+            partial = op.before is not None and pool.count > op.before
             self.backoffs.record(
                 pool.vm_size,
                 self._zone(pool),
@@ -300,10 +299,10 @@ class Reconciler:
                     message=err.message,
                 )
             return ScaleAction(pool, current, target, "error", str(err))
+        op = replace(op, before=current)  # stored with it: a resumed failure still knows
         self.inflight[pool] = op
         if self.store is not None:
             self.store.save(op)
-        self.before[pool] = current
         if target > current:
             self.requested[pool] = now
             self.scale_down.note_scale_up(now)

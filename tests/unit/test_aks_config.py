@@ -171,8 +171,9 @@ def test_a_store_keeps_one_operation_per_pool_until_it_is_deleted(
     store: OperationStore = (
         MemoryStore() if kind == "memory" else JsonFileStore(str(tmp_path / "ops.json"))
     )
-    first = Operation("spot1", "scale", 3, "token-a", NOW)
+    first = Operation("spot1", "scale", 3, "token-a", NOW, before=1)
     store.save(first)
+    assert store.load()["spot1"].before == 1  # the count it started from survives a restart
     store.save(Operation("reg1", "scale", 2, "token-b", NOW))
     deleting = Operation("spot1", "delete-machines", 2, "token-c", NOW + timedelta(seconds=5),
                          ("aks-spot1-3",))
@@ -182,12 +183,15 @@ def test_a_store_keeps_one_operation_per_pool_until_it_is_deleted(
     assert store.load() == {"spot1": deleting}  # with the machines: a new leader reads them
 
 
-def test_an_operation_stored_without_machines_loads_with_none(tmp_path: Path) -> None:
+def test_an_operation_stored_without_machines_or_start_count_loads_without_them(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "ops.json"
     path.write_text(json.dumps({"operations": [{
         "pool": "p", "kind": "delete-machines", "target": 1, "token": "t",
         "started": NOW.isoformat()}]}))
-    assert JsonFileStore(str(path)).load()["p"].machines == ()
+    loaded = JsonFileStore(str(path)).load()["p"]
+    assert (loaded.machines, loaded.before) == ((), None)
 
 
 @pytest.mark.parametrize(
@@ -206,6 +210,12 @@ def test_an_operation_stored_without_machines_loads_with_none(tmp_path: Path) ->
                                         "token": "t", "started": NOW.isoformat(),
                                         "machines": "n1"}]}),
             "ops.json$.operations[0].machines",
+        ),
+        (
+            json.dumps({"operations": [{"pool": "p", "kind": "scale", "target": 3,
+                                        "token": "t", "started": NOW.isoformat(),
+                                        "before": -1}]}),
+            "ops.json$.operations[0].before",
         ),
     ],
 )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from autoscaler.cloud.fake import FakeCloud
 from autoscaler.cloud.provider import CloudError, Conflict, Throttled
+from autoscaler.cloud.store import MemoryStore
 from autoscaler.control.clock import FixedClock
 from autoscaler.control.loop import LoopConfig, Reconciler
 from autoscaler.kube.fake import FakeSource
@@ -67,6 +69,31 @@ def test_a_spot_quota_failure_backs_off_spot_and_falls_back_to_regular() -> None
     assert scales(cloud) == [("spot1", 2), ("reg1", 2)]
     assert report.plan is not None
     assert all(b.reason == "QuotaExceeded" for b in loop.backoffs.active(clock.current))
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["same-process", "after-restart"])
+@pytest.mark.parametrize(
+    ("grown", "backoff"),
+    [(1, timedelta(minutes=10)), (0, timedelta(hours=1))],
+    ids=["partial-success-short-class", "nothing-added-long-class"],
+)
+def test_a_quota_failure_that_grew_the_pool_backs_off_briefly_even_after_a_restart(
+    restarted: bool, grown: int, backoff: timedelta
+) -> None:
+    loop, cloud, source, clock = setup(web(6, spot=True))
+    store = MemoryStore()
+    loop.store = store
+    cloud.failures["spot1"] = ["QuotaExceeded"]
+    cloud.pending.add("op-1")
+    loop.run_once()  # starts spot1 0 -> 2; the operation stays in progress
+    cloud.pools["spot1"] = replace(cloud.pools["spot1"], count=grown)  # what AKS managed
+    cloud.pending.clear()
+    clock.current += timedelta(minutes=1)  # past the pool refresh: the new count is read
+    if restarted:  # a new process resumes the stored operation and polls it
+        loop = Reconciler(source, cloud, clock, LoopConfig(), store=store)
+    loop.run_once()
+    spot = [b for b in loop.backoffs.active(clock.current) if b.priority is Priority.SPOT]
+    assert [(b.reason, b.until - clock.current) for b in spot] == [("QuotaExceeded", backoff)]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,12 +10,18 @@ import pytest
 from autoscaler.model.labels import HOSTNAME_LABEL, ZONE_LABEL, LabelSelector, Operator, Requirement
 from autoscaler.model.node import Taint
 from autoscaler.model.plan import Backoff, ClusterLimits, Policy, ScaleUpPlan
-from autoscaler.model.pod import AntiAffinity, NodeSelectorTerm, Toleration, TopologySpread
+from autoscaler.model.pod import (
+    AntiAffinity,
+    Container,
+    NodeSelectorTerm,
+    Toleration,
+    TopologySpread,
+)
 from autoscaler.model.pool import Priority
-from autoscaler.planner.groups import group_pending, visit_order
+from autoscaler.planner.groups import SPEC_FIELDS, group_pending, visit_order
 from autoscaler.planner.reference import plan_reference
 from autoscaler.planner.scaleup import plan_scale_up
-from tests.builders import SPOT_TOLERATION, GiB, node, option, pod, pool, state
+from tests.builders import SPOT_TOLERATION, GiB, node, option, pod, pool, res, state
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 PLANNERS = [plan_scale_up, plan_reference]
@@ -304,3 +311,32 @@ def test_the_visit_order_puts_first(
     groups = group_pending([pod("a-0", owner="ReplicaSet/a"), pod("b-0", owner="ReplicaSet/b")])
     order = visit_order(groups, [req_a, req_b], [4000, 16 * GiB], best_tier, pinned)
     assert groups[order[0]].key == f"default/ReplicaSet/{first}"
+
+
+# One other value per spec field: a pod differing from its run only there must start a group.
+_OTHER_SPEC: dict[str, object] = {
+    "containers": (Container("main", res(300, GiB)),),
+    "init_containers": (Container("init", res(100, GiB)),),
+    "overhead": res(50),
+    "node_selector": (("disk", "ssd"),),
+    "required_affinity": (NodeSelectorTerm((Requirement("disk", Operator.IN, ("ssd",)),)),),
+    "tolerations": (SPOT_TOLERATION,),
+    "topology_spread": (TopologySpread(1, ZONE_LABEL),),
+    "anti_affinity": (AntiAffinity(HOSTNAME_LABEL),),
+    "volume_zones": ("eastus-2",),
+}
+
+
+def test_every_spec_field_has_a_case_below() -> None:
+    assert set(_OTHER_SPEC) == set(SPEC_FIELDS)
+
+
+@pytest.mark.parametrize("field", SPEC_FIELDS)
+def test_a_replica_that_differs_in_one_spec_field_ends_the_run_of_its_owner(field: str) -> None:
+    # The run check compares spec objects by identity: every field of the signature must be
+    # in it, or a pod after a run of replicas would join their group.
+    first = pod("web-0")
+    same = replace(first, name="web-1")
+    other = replace(first, name="web-2", **{field: _OTHER_SPEC[field]})
+    groups = group_pending([first, same, other])
+    assert sorted(g.pods for g in groups) == [("web-0", "web-1"), ("web-2",)]

@@ -178,11 +178,11 @@ def _node_compat(groups: Sequence[PodGroup], nodes: Sequence[Node]) -> BOOL:
 
 
 def _option_compat(
-    groups: Sequence[PodGroup], options: Sequence[NodeOption], req: I64, alloc: I64
+    groups: Sequence[PodGroup], options: Sequence[NodeOption], fits: BOOL
 ) -> BOOL:
     """compat[g, o]: the predicates of ``static_mismatch``, evaluated once per distinct
-    placement signature (many groups share selectors and tolerations), sizes in one array op.
-    """
+    placement signature (many groups share selectors and tolerations), and ``fits``
+    (``fits_empty``)."""
     memo: dict[tuple[object, ...], list[bool]] = {}
     rows: list[list[bool]] = []
     for group in groups:
@@ -195,7 +195,7 @@ def _option_compat(
             ]
         rows.append(row)
     ok = np.array(rows, dtype=bool).reshape(len(groups), len(options))
-    out: BOOL = ok & fits_empty(req, alloc)
+    out: BOOL = ok & fits
     return out
 
 
@@ -240,7 +240,8 @@ def encode(state: ClusterState, usage: Usage | None = None) -> Encoded:
         [max(0, pools[o.pool].count - registered.get(o.pool, 0)) for o in options],
         dtype=np.int64,
     )
-    compat = _option_compat(groups, options, req, alloc)
+    fits = fits_empty(req, alloc)  # read twice: compatibility, and pinned groups below
+    compat = _option_compat(groups, options, fits)
 
     free = resource_matrix([usage.get(n.name, (Resources(), []))[0] for n in nodes], axes)
     node_free = np.maximum(resource_matrix([n.allocatable for n in nodes], axes) - free, 0)
@@ -279,7 +280,7 @@ def encode(state: ClusterState, usage: Usage | None = None) -> Encoded:
     scale = alloc.max(axis=0) if len(options) else np.zeros(len(axes), dtype=np.int64)
     tier = np.array(option_tiers(options, state.policy), dtype=np.int64)
     best = best_tiers(compat, tier)
-    pinned = pinned_groups(req, alloc, compat, tier, best)
+    pinned = pinned_groups(fits, compat, tier, best)
     order = visit_order(groups, req.tolist(), scale.tolist(), best, pinned)
     return Encoded(
         axes=axes,
@@ -319,10 +320,10 @@ def best_tiers(compat: BOOL, tier: I64) -> list[int]:
     return best
 
 
-def pinned_groups(req: I64, alloc: I64, compat: BOOL, tier: I64, best: Sequence[int]) -> list[bool]:
+def pinned_groups(fits: BOOL, compat: BOOL, tier: I64, best: Sequence[int]) -> list[bool]:
     """``(n_groups,)`` whether a predicate, not size, rules out an option of the group's best
-    tier (``groups.visit_order`` places such groups first within their tier)."""
-    fits = fits_empty(req, alloc)
+    tier (``groups.visit_order`` places such groups first within their tier); ``fits`` is
+    ``fits_empty``, ``compat`` the static compatibility, both ``(G, O)``."""
     in_best = tier[None, :] == np.array(best, dtype=np.int64)[:, None]
     pinned: list[bool] = (fits & ~compat & in_best).any(axis=1).tolist()
     return pinned

@@ -50,7 +50,8 @@ class _PodPacker:
         self.order = list(found.destinations)
         self.gone: set[str] = set()
         self.pods: dict[str, list[Pod]] = {
-            name: sorted(found.pods_on.get(name, []), key=lambda p: p.key) for name in self.order
+            name: sorted(found.usage.get(name, (Resources(), []))[1], key=lambda p: p.key)
+            for name in self.order
         }
         self.free: dict[str, dict[str, int]] = {}
         for name in self.order:

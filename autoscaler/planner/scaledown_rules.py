@@ -125,9 +125,9 @@ class Survey:
     candidates: list[Candidate]
     kept: dict[str, str]  # node -> why it is not considered
     destinations: list[str]  # nodes that may take pods, non-candidates first
-    pods_on: dict[str, list[Pod]] = field(default_factory=dict)  # bound pods by node, in
-    # the state's order (candidates' ``movable`` are sorted by pod key)
-    usage: Usage = field(default_factory=dict)  # ``encode.bound_usage`` of the state
+    # ``encode.bound_usage`` of the state: requests and bound pods (in the state's order; the
+    # candidates' ``movable`` are sorted by pod key) per node
+    usage: Usage = field(default_factory=dict)
 
 
 def _by_key(pod: Pod) -> str:
@@ -136,23 +136,19 @@ def _by_key(pod: Pod) -> str:
 
 def survey(state: ClusterState, params: ScaleDownParams) -> Survey:
     managed = {o.pool: o for o in state.options}
-    pods_on: dict[str, list[Pod]] = {}
-    for pod in state.pods:
-        if pod.node_name is not None:
-            pods_on.setdefault(pod.node_name, []).append(pod)
     usage = bound_usage(state)  # requests per node, computed once per distinct pod spec
     candidates: list[Candidate] = []
     kept: dict[str, str] = {}
     usable: list[str] = []
     for node in sorted(state.nodes, key=lambda n: n.name):
-        pods = pods_on.get(node.name, [])
+        requested, pods = usage.get(node.name, (Resources(), []))
         why, takes_pods = _node_blocker(node, managed, params)
         if takes_pods:
             usable.append(node.name)
         if why is not None:
             kept[node.name] = why
             continue
-        share = utilisation(node, usage.get(node.name, (Resources(), []))[0])
+        share = utilisation(node, requested)
         if share >= params.threshold:
             kept[node.name] = f"utilisation {share:.2f} >= {params.threshold:g}"
             continue
@@ -170,7 +166,7 @@ def survey(state: ClusterState, params: ScaleDownParams) -> Survey:
     names = {c.node.name for c in candidates}
     destinations = [n for n in usable if n not in names]
     destinations += [c.node.name for c in reversed(candidates)]
-    return Survey(candidates, kept, destinations, pods_on, usage)
+    return Survey(candidates, kept, destinations, usage)
 
 
 def _node_blocker(

@@ -65,13 +65,13 @@ class _Kernel:
         )
         index = {z: i for i, z in enumerate(self.zones)}
         self.option_zone = np.array([index.get(z or "", -1) for z in enc.option_zone], np.int64)
-        self.zone_list = self.option_zone.tolist()
         node_zone = np.array([index.get(n.zone or "", -1) for n in enc.nodes], np.int64)
         # Axes some pending pod requests: the others never bind, the node table skips them.
         kept = np.flatnonzero((enc.req > 0).any(axis=0))
         self.req = enc.req[:, kept]  # (G, K)
         self.alloc = enc.alloc[:, kept]  # (O, K)
         self.table = NodeTable(enc, kept, self.option_zone, node_zone)
+        self.zone_list = self.table.option_zone_list  # zone index of each option
         # Pods of each group one new node of each option takes: (G, O), all groups at once.
         per_node = np.full((len(enc.groups), len(enc.options)), BIG, dtype=np.int64)
         for a in range(len(enc.axes)):

@@ -35,7 +35,7 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 
-def _kinds(enc: Encoded) -> tuple[list[int], npt.NDArray[np.bool_]]:
+def kinds(enc: Encoded) -> tuple[list[int], npt.NDArray[np.bool_]]:
     """One option per (VM size, tier), the cheapest; (G, K) whether a group may use a kind."""
     cheapest: dict[tuple[str, int], int] = {}
     for o, option in enumerate(enc.options):
@@ -50,7 +50,7 @@ def _kinds(enc: Encoded) -> tuple[list[int], npt.NDArray[np.bool_]]:
     return [cheapest[k] for k in keys], usable
 
 
-def _registered_first(enc: Encoded, left: I64) -> None:
+def registered_first(enc: Encoded, left: I64) -> None:
     """Pods that fit registered nodes go there first-fit, in visit order (as the planner)."""
     free = enc.node_free.copy()
     for g in enc.order:
@@ -69,12 +69,12 @@ def _registered_first(enc: Encoded, left: I64) -> None:
 
 def pack(enc: Encoded, demand: I64) -> tuple[float, int]:
     """Cost per hour and count of the new nodes bin-centric packing opens for ``demand``."""
-    reps, usable = _kinds(enc)
+    reps, usable = kinds(enc)
     alloc = enc.alloc[reps].astype(np.float64)
     price = enc.price[reps]
     req = enc.req.astype(np.float64)
     left = demand.astype(np.int64).copy()
-    _registered_first(enc, left)
+    registered_first(enc, left)
     with np.errstate(divide="ignore", invalid="ignore"):
         fits = np.where(req[:, None, :] > 0, alloc[None] / req[:, None, :], np.inf).min(axis=2)
     per_node = np.where(usable, np.minimum(np.floor(fits), enc.pernode_cap[:, None]), 0)

@@ -191,7 +191,7 @@ def test_the_summary_tells_the_scale_suite_from_the_small_one_where_the_lp_is_lo
             "ca": {"cost_per_hour": ours, "placed": 1}, "lp": {"cost_per_hour": lp},
             "reference": {"same_plan": True}}  # fmt: skip
         if ilp is not None:
-            out["ilp"] = {"cost_per_hour": ilp}
+            out["ilp"] = {"cost_per_hour": ilp, "bound": ilp * 0.9}
         return out
 
     summary = summarize([row("big", "scale", 1.1, 1.0, None), row("tiny", "small", 2.0, 1.0, 2.0)])
@@ -199,3 +199,6 @@ def test_the_summary_tells_the_scale_suite_from_the_small_one_where_the_lp_is_lo
     assert summary["geomean_ilp_over_lp_small_suite"] == pytest.approx(2.0)
     assert summary["geomean_ours_over_lp"] == pytest.approx((1.1 * 2.0) ** 0.5)
     assert "scale suite ours/LP: 1.100" in render_summary(summary)
+    # No plan beats the ILP's proven bound (1.8 x LP) on the small one, nor the LP on the other.
+    assert summary["geomean_floor_over_lp"] == pytest.approx((1.0 * 1.8) ** 0.5)
+    assert "lowest ours/LP any plan can reach: 1.342" in render_summary(summary)

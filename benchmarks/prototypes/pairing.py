@@ -1,0 +1,157 @@
+"""Prototype, not a planner: complementary pairs on the new nodes a group opens.
+
+Callers: people, ``python -m benchmarks.prototypes.pairing``. Like ``bin_centric`` it scores one
+idea for the cost gap to the LP bound (benchmarks/README.md, "Where the cost gap to the LP is")
+before anyone writes it twice, and with the same optimistic omissions: zones, zone spread, pool
+maxima, cluster limits, backoff and policy tiers are ignored (one node per VM size and priority,
+the cheapest mix wins). It keeps the planner's structure instead of replacing it, to see how much
+of the bin-centric gain survives in a group-centric planner:
+
+1. Groups are visited in the planner's visit order; registered nodes take pods first-fit first,
+   then each group's pods go first-fit onto the new nodes opened so far (as in the planner).
+2. Pods left over open new nodes. Each new node holds ``a`` pods of the group and ``b`` pods of
+   one *partner*: a group with pods left and the same compatibility (the same VM sizes and
+   priorities usable), chosen with ``a`` to maximise the node's *value*, where a pod's value is
+   the price per pod of its own cheapest option. ``b = 0`` (no partner) is a candidate.
+3. ``--size value`` picks the node's VM size by price per value of its best pairing; ``--size
+   own`` keeps the planner's rule (the group's own price per pod) and only adds the partner.
+4. The same (size, partner, a, b) repeats while both groups have pods for it: one *decision*
+   opens that block of nodes. The decision count is what a vectorised planner would pay for.
+
+It prints, per instance, ours/LP, pairing/LP for both size rules, and the decisions and nodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from autoscaler.planner.encode import Encoded, encode
+from autoscaler.planner.scaleup import plan_scale_up
+from benchmarks.instances import scale_instance
+from benchmarks.optimum import lp_bound, placed_by_plan
+from benchmarks.prototypes.bin_centric import kinds, registered_first
+
+I64 = npt.NDArray[np.int64]
+BIG = 1 << 40
+
+
+def _fits(free: I64, req: I64) -> I64:
+    """``(..., G)``: how many of each request row ``req`` (G, R) fit in ``free`` (..., R)."""
+    need = req > 0
+    q = np.where(need, free[..., None, :] // np.maximum(req, 1), BIG)
+    out: I64 = q.min(axis=-1)
+    return out
+
+
+def pack(enc: Encoded, demand: I64, size_rule: str) -> tuple[float, int, int]:
+    """Cost per hour, new nodes and decisions of pairing packing for ``demand``."""
+    reps, usable = kinds(enc)
+    alloc = enc.alloc[reps].astype(np.int64)  # (K, R)
+    price = enc.price[reps]
+    req = enc.req.astype(np.int64)  # (G, R)
+    cap = enc.pernode_cap.astype(np.int64)
+    left = demand.astype(np.int64).copy()
+    registered_first(enc, left)
+    per_node = np.where(usable, np.minimum(_fits(alloc, req).T, cap[:, None]), 0)  # (G, K)
+    value = np.where(per_node > 0, price[None] / np.maximum(per_node, 1), np.inf).min(axis=1)
+    value[~np.isfinite(value)] = 0.0  # no size holds the group: never placed
+    row_of = {g: usable[g].tobytes() for g in range(len(left))}
+    free: list[tuple[int, I64]] = []  # new nodes: (kind, free capacity)
+    cost, decisions = 0.0, 0
+    for g in enc.order:
+        if value[g] == 0:
+            continue
+        need = req[g] > 0
+        for i, (k, f) in enumerate(free):  # first-fit onto the new nodes opened so far
+            if not left[g]:
+                break
+            if usable[g, k]:
+                n = min(int((f[need] // req[g][need]).min()), int(left[g]), int(cap[g]))
+                if n > 0:
+                    free[i] = (k, f - n * req[g])
+                    left[g] -= n
+        partners = [h for h in range(len(left)) if h != g and row_of[h] == row_of[g]]
+        while left[g] > 0:
+            k, h, a, b = _decide(g, partners, alloc, price, req, cap, left, per_node, value,
+                                 size_rule)  # fmt: skip
+            decisions += 1
+            blocks = left[g] // a if h < 0 else min(left[g] // a, left[h] // b)
+            for _ in range(max(1, int(blocks))):
+                pa = min(a, int(left[g]))
+                pb = min(b, int(left[h])) if h >= 0 else 0
+                left[g] -= pa
+                taken = pa * req[g] + (pb * req[h] if h >= 0 else 0)
+                if h >= 0:
+                    left[h] -= pb
+                free.append((k, alloc[k] - taken))
+                cost += float(price[k])
+                if left[g] <= 0:
+                    break
+    return cost, len(free), decisions
+
+
+def _decide(g: int, partners: list[int], alloc: I64, price: npt.NDArray[np.float64], req: I64,
+            cap: I64, left: I64, per_node: I64, value: npt.NDArray[np.float64], size_rule: str
+            ) -> tuple[int, int, int, int]:
+    """(kind, partner or -1, pods of g, pods of the partner) of the next new node."""
+    best: tuple[float, int, int, int, int] | None = None  # (price per value, k, h, a, b)
+    own: tuple[float, int] | None = None  # the group's own best (price per pod, kind)
+    for k in np.flatnonzero(per_node[g] > 0).tolist():
+        top = int(min(per_node[g, k], left[g]))
+        choice = (float(price[k]) / (top * value[g]), k, -1, top, 0)
+        hs = np.array([h for h in partners if left[h] > 0 and per_node[h, k] > 0], np.int64)
+        if len(hs):
+            a = np.arange(1, top + 1, dtype=np.int64)
+            rest = alloc[k][None, :] - a[:, None] * req[g][None, :]  # (A, R)
+            b = np.minimum(_fits(rest, req[hs]), np.minimum(left[hs], cap[hs])[None])  # (A, H)
+            worth = a[:, None] * value[g] + b * value[hs][None]
+            i, j = np.unravel_index(int(np.argmax(worth)), worth.shape)
+            if worth[i, j] > top * value[g]:
+                choice = (float(price[k]) / worth[i, j], k, int(hs[j]), int(a[i]), int(b[i, j]))
+        if size_rule == "own":
+            key = (float(price[k]) / top, k)
+            if own is None or key < own:
+                own, best = key, choice
+        elif best is None or choice < best:
+            best = choice
+    assert best is not None  # value[g] > 0: some kind holds the group
+    return best[1], best[2], best[3], best[4]
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.prototypes.pairing",
+                                     description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="1k,1k+nodes,10k", help="scale instances")
+    parser.add_argument("--seeds", default="0,1", help="instance generator seeds")
+    args = parser.parse_args(argv)
+    ratios: dict[str, list[float]] = {"ours": [], "value": [], "own": []}
+    for name in args.sizes.split(","):
+        size, _, nodes = name.partition("+")
+        for seed in (int(s) for s in args.seeds.split(",")):
+            state = scale_instance(size, bool(nodes), np.random.default_rng(seed)).state
+            plan = plan_scale_up(state)
+            enc = encode(state)
+            demand = placed_by_plan(enc, plan)
+            bound = lp_bound(enc, demand).cost or math.nan
+            ratios["ours"].append(plan.cost_per_hour / bound)
+            line = f"{name:11s} seed {seed}: ours/LP {plan.cost_per_hour / bound:.4f}"
+            for rule in ("value", "own"):
+                cost, count, decisions = pack(enc, demand, rule)
+                ratios[rule].append(cost / bound)
+                line += (f"  size={rule}: /LP {cost / bound:.4f}"
+                         f" ({count} nodes, {decisions} decisions)")
+            print(line, flush=True)
+    for what, values in ratios.items():
+        mean = math.exp(sum(map(math.log, values)) / len(values))
+        print(f"geometric mean {what}/LP: {mean:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

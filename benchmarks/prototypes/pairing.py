@@ -17,8 +17,13 @@ of the bin-centric gain survives in a group-centric planner:
    own`` keeps the planner's rule (the group's own price per pod) and only adds the partner.
 4. The same (size, partner, a, b) repeats while both groups have pods for it: one *decision*
    opens that block of nodes. The decision count is what a vectorised planner would pay for.
+5. ``short`` (the third figure printed) is the ``value`` rule with the search cut to what a fast
+   planner could afford: per size, partners are the 4 groups whose pods are worth most in the
+   slack a node full of the group leaves, plus the 4 worth most in a node half full of it;
+   splits ``a`` are the vertices of the two-axis fluid problem (where two axes are both full,
+   rounded down and up) and the split at which the partner's pods all fit, plus the full node.
 
-It prints, per instance, ours/LP, pairing/LP for both size rules, and the decisions and nodes.
+It prints, per instance, ours/LP, pairing/LP for the three rules, and the decisions and nodes.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ def _fits(free: I64, req: I64) -> I64:
     return out
 
 
-def pack(enc: Encoded, demand: I64, size_rule: str) -> tuple[float, int, int]:
+def pack(enc: Encoded, demand: I64, rule: str) -> tuple[float, int, int]:
     """Cost per hour, new nodes and decisions of pairing packing for ``demand``."""
     reps, usable = kinds(enc)
     alloc = enc.alloc[reps].astype(np.int64)  # (K, R)
@@ -79,7 +84,7 @@ def pack(enc: Encoded, demand: I64, size_rule: str) -> tuple[float, int, int]:
         partners = [h for h in range(len(left)) if h != g and row_of[h] == row_of[g]]
         while left[g] > 0:
             k, h, a, b = _decide(g, partners, alloc, price, req, cap, left, per_node, value,
-                                 size_rule)  # fmt: skip
+                                 rule)  # fmt: skip
             decisions += 1
             blocks = left[g] // a if h < 0 else min(left[g] // a, left[h] // b)
             for _ in range(max(1, int(blocks))):
@@ -97,7 +102,7 @@ def pack(enc: Encoded, demand: I64, size_rule: str) -> tuple[float, int, int]:
 
 
 def _decide(g: int, partners: list[int], alloc: I64, price: npt.NDArray[np.float64], req: I64,
-            cap: I64, left: I64, per_node: I64, value: npt.NDArray[np.float64], size_rule: str
+            cap: I64, left: I64, per_node: I64, value: npt.NDArray[np.float64], rule: str
             ) -> tuple[int, int, int, int]:
     """(kind, partner or -1, pods of g, pods of the partner) of the next new node."""
     best: tuple[float, int, int, int, int] | None = None  # (price per value, k, h, a, b)
@@ -106,15 +111,19 @@ def _decide(g: int, partners: list[int], alloc: I64, price: npt.NDArray[np.float
         top = int(min(per_node[g, k], left[g]))
         choice = (float(price[k]) / (top * value[g]), k, -1, top, 0)
         hs = np.array([h for h in partners if left[h] > 0 and per_node[h, k] > 0], np.int64)
+        if len(hs) and rule == "short":
+            hs = _short_list(hs, alloc[k], top, req, g, left, value)
         if len(hs):
             a = np.arange(1, top + 1, dtype=np.int64)
+            if rule == "short":
+                a = _vertex_splits(alloc[k], req, g, hs, top, np.minimum(left[hs], cap[hs]))
             rest = alloc[k][None, :] - a[:, None] * req[g][None, :]  # (A, R)
             b = np.minimum(_fits(rest, req[hs]), np.minimum(left[hs], cap[hs])[None])  # (A, H)
             worth = a[:, None] * value[g] + b * value[hs][None]
             i, j = np.unravel_index(int(np.argmax(worth)), worth.shape)
             if worth[i, j] > top * value[g]:
                 choice = (float(price[k]) / worth[i, j], k, int(hs[j]), int(a[i]), int(b[i, j]))
-        if size_rule == "own":
+        if rule == "own":
             key = (float(price[k]) / top, k)
             if own is None or key < own:
                 own, best = key, choice
@@ -124,13 +133,48 @@ def _decide(g: int, partners: list[int], alloc: I64, price: npt.NDArray[np.float
     return best[1], best[2], best[3], best[4]
 
 
+def _short_list(hs: I64, alloc: I64, top: int, req: I64, g: int, left: I64,
+                value: npt.NDArray[np.float64]) -> I64:
+    """The partners worth most in a node full of g's pods, and in one half full of them."""
+    keep: list[int] = []
+    for a in (top, top // 2):
+        worth = value[hs] * np.minimum(_fits(alloc - a * req[g], req[hs]), left[hs])
+        keep += np.argsort(-worth, kind="stable")[:4].tolist()
+    out: I64 = hs[sorted(set(keep))]
+    return out
+
+
+def _vertex_splits(alloc: I64, req: I64, g: int, hs: I64, top: int, most: I64) -> I64:
+    """Candidate pods of g per node: ``top``, where two axes fill at once, where the partner's
+    ``most`` pods all fit."""
+    splits = {top}
+    rg = req[g].astype(np.float64)
+    axes = range(len(rg))
+    for h, m in zip(hs.tolist(), most.tolist(), strict=True):
+        rh = req[h].astype(np.float64)
+        for r in axes:
+            for t in axes[r + 1:]:
+                det = rg[r] * rh[t] - rg[t] * rh[r]
+                if det:
+                    x = (alloc[r] * rh[t] - alloc[t] * rh[r]) / det
+                    if 1 <= x <= top:
+                        splits |= {math.floor(x), min(top, math.ceil(x))}
+        rest = alloc - m * req[h]
+        if (rest >= 0).all():
+            a = int(_fits(rest, req[g : g + 1])[0])
+            if 1 <= a <= top:
+                splits.add(a)
+    return np.array(sorted(splits), dtype=np.int64)
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.prototypes.pairing",
                                      description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sizes", default="1k,1k+nodes,10k", help="scale instances")
+    parser.add_argument("--sizes", default="1k,1k+nodes,10k,10k+nodes",
+                        help="scale instances")
     parser.add_argument("--seeds", default="0,1", help="instance generator seeds")
     args = parser.parse_args(argv)
-    ratios: dict[str, list[float]] = {"ours": [], "value": [], "own": []}
+    ratios: dict[str, list[float]] = {"ours": [], "value": [], "own": [], "short": []}
     for name in args.sizes.split(","):
         size, _, nodes = name.partition("+")
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -141,10 +185,10 @@ def main(argv: Sequence[str]) -> int:
             bound = lp_bound(enc, demand).cost or math.nan
             ratios["ours"].append(plan.cost_per_hour / bound)
             line = f"{name:11s} seed {seed}: ours/LP {plan.cost_per_hour / bound:.4f}"
-            for rule in ("value", "own"):
+            for rule in ("value", "own", "short"):
                 cost, count, decisions = pack(enc, demand, rule)
                 ratios[rule].append(cost / bound)
-                line += (f"  size={rule}: /LP {cost / bound:.4f}"
+                line += (f"  {rule}: /LP {cost / bound:.4f}"
                          f" ({count} nodes, {decisions} decisions)")
             print(line, flush=True)
     for what, values in ratios.items():

@@ -13,11 +13,11 @@ of the bin-centric gain survives in a group-centric planner:
    one *partner*: a group with pods left and the same compatibility (the same VM sizes and
    priorities usable), chosen with ``a`` to maximise the node's *value*, where a pod's value is
    the price per pod of its own cheapest option. ``b = 0`` (no partner) is a candidate.
-3. ``--size value`` picks the node's VM size by price per value of its best pairing; ``--size
-   own`` keeps the planner's rule (the group's own price per pod) and only adds the partner.
+3. Rule ``value`` picks the node's VM size by price per value of its best pairing; rule ``own``
+   keeps the planner's rule (the group's own price per pod) and only adds the partner.
 4. The same (size, partner, a, b) repeats while both groups have pods for it: one *decision*
    opens that block of nodes. The decision count is what a vectorised planner would pay for.
-5. ``short`` (the third figure printed) is the ``value`` rule with the search cut to what a fast
+5. Rule ``short`` is the ``value`` rule with the search cut to what a fast
    planner could afford: per size, partners are the 4 groups whose pods are worth most in the
    slack a node full of the group leaves, plus the 4 worth most in a node half full of it;
    splits ``a`` are the vertices of the two-axis fluid problem (where two axes are both full,

@@ -14,7 +14,7 @@ zone a quota, lowest count first, as kube-scheduler would place pods one at a ti
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -96,13 +96,31 @@ class ZoneSpread:
     zones: tuple[str, ...]
     existing: tuple[int, ...]
 
-    def quotas(self, pods: int) -> dict[str, int]:
-        """Pods of the group each zone should receive, as the scheduler would place them."""
+    def quotas(self, pods: int, room: Mapping[str, int] | None = None) -> dict[str, int]:
+        """Pods of the group each zone should receive, as the scheduler would place them.
+
+        Pods go to the zones with the fewest first. When they cannot be shared evenly, the
+        zones level at the end take one more each, in an order given by ``room``: the pods of
+        the group that nodes the plan already knows in each zone can take. First come zones
+        with room left after their share, where the extra pod needs no node. Next come zones
+        whose share opens new nodes anyway, which usually have space for one more. Last come
+        zones whose room the share fills exactly, where the extra pod would open a node for
+        itself. Ties go by zone order. That is also where the scheduler, placing pods one at a
+        time, ends up: in the zone whose nodes have space.
+        """
         counts = dict(zip(self.zones, self.existing, strict=True))
         floor = spread_min(counts, self.zones, self.min_domains)
         bounded = floor == 0 and len(self.zones) < self.min_domains
         caps = [spread_headroom(self.max_skew, c, 0) if bounded else pods for c in self.existing]
-        return dict(zip(self.zones, waterfill(list(self.existing), caps, pods), strict=True))
+        tie = None
+        if room is not None:
+            free = [room.get(z, 0) for z in self.zones]
+
+            def tie(i: int, share: int) -> int:
+                return 0 if free[i] > share else 1 if free[i] < share else 2
+
+        given = waterfill(list(self.existing), caps, pods, tie)
+        return dict(zip(self.zones, given, strict=True))
 
 
 class BoundIndex:
@@ -177,11 +195,17 @@ def zone_spread_of(
     )
 
 
-def waterfill(levels: list[int], caps: list[int], total: int) -> list[int]:
-    """Give ``total`` units one at a time to the lowest level, ties by index, within caps.
+def waterfill(
+    levels: list[int],
+    caps: list[int],
+    total: int,
+    tie: Callable[[int, int], int] | None = None,
+) -> list[int]:
+    """Give ``total`` units one at a time to the lowest level, within caps.
 
     Closed form of that greedy loop: find the highest water level L that the units fill
-    completely, then hand the remainder to the lowest-indexed slots sitting at L.
+    completely, then hand the remainder to the slots sitting at L, one each, in the order of
+    ``tie(slot, units given so far)`` (lowest first), then index.
     """
 
     def given(level: int) -> list[int]:
@@ -197,12 +221,12 @@ def waterfill(levels: list[int], caps: list[int], total: int) -> list[int]:
             high = mid - 1
     out = given(low)
     rest = total - sum(out)
-    for i, (v, c) in enumerate(zip(levels, caps, strict=True)):
-        if rest == 0:
-            break
-        if v + out[i] == low and out[i] < c:
-            out[i] += 1
-            rest -= 1
+    at_level = [i for i, (v, c) in enumerate(zip(levels, caps, strict=True))
+                if v + out[i] == low and out[i] < c]
+    if tie is not None:
+        at_level.sort(key=lambda i: (tie(i, out[i]), i))
+    for i in at_level[:rest]:
+        out[i] += 1
     return out
 
 

@@ -104,9 +104,11 @@ def plan_reference(state: ClusterState) -> ScaleUpPlan:
             options,
             option_ok,
         )
-        quota = spread.quotas(grp.count) if spread else None
         cap = hostname_cap(grp)
         per_node = cap.per_node if cap else UNLIMITED
+        quota = None
+        if spread:
+            quota = spread.quotas(grp.count, _room(grp, g, slots, cap, per_node, option_ok))
         ppn = [
             pods_per_node(_vec(grp.requests, axes), _vec(o.template.allocatable, axes), per_node)
             for o in options
@@ -204,24 +206,47 @@ def _first_fit(
     for slot in slots:
         if quota is not None and quota.get(slot.zone or "", 0) <= 0:
             continue
-        if slot.kind == "registered":
-            if node_mismatch(grp.pod, dict(slot.labels), slot.taints) is not None:
-                continue
-            if anti_affinity_blocks(grp.pod, slot.bound):
-                continue
-            taken = slot.placed.get(g, 0)
-            if cap is not None:
-                selector = cap.selector  # type: ignore[attr-defined]
-                taken += sum(selects(p, selector, grp.pod.namespace) for p in slot.bound)
-        else:
-            if not option_ok[slot.option]:
-                continue
-            taken = slot.placed.get(g, 0)
-        if taken >= per_node:
+        if _cap_left(grp, g, slot, cap, per_node, option_ok) <= 0:
             continue
         if insufficient(grp.requests, Resources.of(slot.free)) is None:
             return slot
     return None
+
+
+def _cap_left(
+    grp: PodGroup, g: int, slot: _Slot, cap: object, per_node: int, option_ok: list[bool]
+) -> int:
+    """Pods of the group the slot's predicates and per-node cap still admit (not resources)."""
+    if slot.kind == "registered":
+        if node_mismatch(grp.pod, dict(slot.labels), slot.taints) is not None:
+            return 0
+        if anti_affinity_blocks(grp.pod, slot.bound):
+            return 0
+        taken = slot.placed.get(g, 0)
+        if cap is not None:
+            selector = cap.selector  # type: ignore[attr-defined]
+            taken += sum(selects(p, selector, grp.pod.namespace) for p in slot.bound)
+    else:
+        if not option_ok[slot.option]:
+            return 0
+        taken = slot.placed.get(g, 0)
+    return max(0, per_node - taken)
+
+
+def _room(
+    grp: PodGroup, g: int, slots: list[_Slot], cap: object, per_node: int, option_ok: list[bool]
+) -> dict[str, int]:
+    """Pods of the group each zone's slots take now, each slot on its own."""
+    room: dict[str, int] = {}
+    for slot in slots:
+        if slot.zone is None:
+            continue
+        fit = _cap_left(grp, g, slot, cap, per_node, option_ok)
+        for axis, units in grp.requests.items():
+            if units > 0:
+                fit = min(fit, max(0, slot.free.get(axis, 0)) // units)
+        room[slot.zone] = room.get(slot.zone, 0) + fit
+    return room
 
 
 def _open(

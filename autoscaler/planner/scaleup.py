@@ -156,10 +156,14 @@ class _Kernel:
                 if not remaining:
                     break
         else:
-            index = {z: i for i, z in enumerate(self.zones)}
-            quota = {index[z]: q for z, q in spread.quotas(remaining).items()}
-            take = np.zeros(len(rows), dtype=np.int64)
             zones = t.zone[rows]
+            # Pods of the group the known nodes of each zone take: where an odd pod goes.
+            room = np.zeros(len(self.zones), dtype=np.int64)
+            np.add.at(room, zones[zones >= 0], fit[zones >= 0])
+            room_of = {z: int(room[i]) for i, z in enumerate(self.zones)}
+            index = {z: i for i, z in enumerate(self.zones)}
+            quota = {index[z]: q for z, q in spread.quotas(remaining, room_of).items()}
+            take = np.zeros(len(rows), dtype=np.int64)
             for zi, q in quota.items():
                 here = zones == zi
                 take[here] = first_fit(fit[here], q)

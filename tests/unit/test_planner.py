@@ -215,6 +215,36 @@ def test_zone_spread_counts_pods_already_running(planner) -> None:  # type: igno
     assert group.on_existing == 0
 
 
+@pytest.mark.parametrize(
+    ("zone", "room", "new_nodes", "on_existing"),
+    [
+        # The shares are 4 and 4. The ninth pod goes to zone 2, whose share opens a node
+        # anyway, not to zone 1, where the registered node's room takes exactly its share.
+        ("1", 4, {"reg2": 1}, 4),
+        # The registered node in zone 2 takes 6: the ninth pod goes there, not to zone 1.
+        ("2", 6, {"reg1": 1}, 5),
+        # Nothing registered has room: zone order, as before.
+        ("2", 0, {"reg1": 1, "reg2": 1}, 0),
+    ],
+    ids=["to the zone opening a node anyway", "to free room", "by zone order"],
+)
+@pytest.mark.parametrize("planner", PLANNERS)
+def test_the_odd_pod_of_a_zone_spread_goes_where_it_needs_no_extra_node(  # type: ignore[no-untyped-def]
+    planner, zone: str, room: int, new_nodes: dict[str, int], on_existing: int,
+) -> None:
+    pools = [pool(f"reg{z}", zones=(z,)) for z in ("1", "2")]
+    options = [option(p, price=0.19) for p in pools]  # 3860m allocatable: 7 pods of 500m
+    spread = (TopologySpread(1, ZONE_LABEL, label_selector=LabelSelector((("app", "web"),))),)
+    used = 4000 - 500 * room
+    other = [pod("other-0", used, GiB, owner="ReplicaSet/other", node_name="n1")]
+    nodes = [node("n1", 4000, 16 * GiB, pool=f"reg{zone}", zone=f"eastus-{zone}")]
+    plan = planner(state(pools, options, other + web(9, 500, GiB, topology_spread=spread), nodes))
+    group = outcome(plan, "default/ReplicaSet/web")
+    assert targets(plan) == new_nodes
+    assert group.on_existing == on_existing
+    assert group.unplaced == 0
+
+
 @pytest.mark.parametrize("planner", PLANNERS)
 def test_zone_spread_leaves_pods_pending_when_a_zone_has_no_room(planner) -> None:  # type: ignore[no-untyped-def]
     pools, options = three_zone_cluster(reg_max=0)

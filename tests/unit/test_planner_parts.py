@@ -2,7 +2,8 @@
 
 ``choice.best_class`` must pick exactly the class ``policy.rank_row`` ranks first among those
 with room; ``budget.Rooms`` must say what ``Budget.room`` says after any sequence of takes;
-``packing.spread_picks`` must equal the greedy loop it is the closed form of. The planner
+``packing.spread_picks`` and ``policy.waterfill`` must equal the greedy loops they are the
+closed forms of. The planner
 property tests check whole plans; these check each part on inputs that stress its ties.
 """
 
@@ -17,7 +18,7 @@ from autoscaler.model.plan import ClusterLimits, Policy
 from autoscaler.planner.budget import Budget, Rooms
 from autoscaler.planner.choice import Choice, best_class
 from autoscaler.planner.packing import first_fit, spread_picks
-from autoscaler.planner.policy import rank_row
+from autoscaler.planner.policy import rank_row, waterfill
 from tests.builders import GiB, option, pool
 
 
@@ -145,6 +146,32 @@ def test_spread_picks_is_the_greedy_lowest_count_loop(
     assert spread_picks(counts, step, caps, total).tolist() == _greedy_picks(
         counts, step, caps, total
     )
+
+
+def _greedy_fill(levels: list[int], caps: list[int], total: int, offset: list[int] | None
+                 ) -> list[int]:
+    """One unit at a time to the lowest level; ties by ``(share + offset) % 3``, then index."""
+    out = [0] * len(levels)
+    for _ in range(total):
+        open_ = [i for i in range(len(levels)) if out[i] < caps[i]]
+        if not open_:
+            break
+        i = min(open_, key=lambda i: (levels[i] + out[i],
+                                      0 if offset is None else (out[i] + offset[i]) % 3, i))
+        out[i] += 1
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=4), st.integers(0, 30), st.data())
+def test_waterfill_is_the_greedy_lowest_level_loop_with_its_tie_order(
+    levels: list[int], total: int, data: st.DataObject
+) -> None:
+    n = len(levels)
+    caps = data.draw(st.lists(st.integers(0, 12), min_size=n, max_size=n))
+    offset = data.draw(st.none() | st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    tie = None if offset is None else (lambda i, share: (share + offset[i]) % 3)
+    assert waterfill(levels, caps, total, tie) == _greedy_fill(levels, caps, total, offset)
 
 
 @pytest.mark.parametrize(

@@ -148,11 +148,15 @@ def bound_usage(state: ClusterState) -> Usage:
     return {node: (Resources.of(total), pods_on[node]) for node, total in sums.items()}
 
 
-def _node_compat(groups: Sequence[PodGroup], nodes: Sequence[Node]) -> BOOL:
+def _node_compat(
+    groups: Sequence[PodGroup], nodes: Sequence[Node], signatures: Sequence[tuple[object, ...]]
+) -> BOOL:
     """compat[g, n], evaluated once per (placement signature, node class): nodes of a class
     share labels (hostname aside) and taints, groups of a signature share every field the
-    predicates read."""
+    predicates read. ``signatures[g]``: ``placement_signature`` of group g's pod."""
     out = np.zeros((len(groups), len(nodes)), dtype=bool)
+    if not nodes:
+        return out
     classes: dict[tuple[object, ...], list[int]] = {}
     for n, node in enumerate(nodes):
         signature = (tuple(kv for kv in node.labels if kv[0] != HOSTNAME_LABEL), node.taints)
@@ -161,32 +165,34 @@ def _node_compat(groups: Sequence[PodGroup], nodes: Sequence[Node]) -> BOOL:
     first = [nodes[int(m[0])] for m in members]
     memo: dict[tuple[object, ...], BOOL] = {}
     for g, group in enumerate(groups):
-        pod = group.pod
-        if _reads_hostname(pod):
-            for n, node in enumerate(nodes):
-                out[g, n] = node_mismatch(pod, dict(node.labels), node.taints) is None
-            continue
-        key = placement_signature(pod)
+        key = signatures[g]
         row = memo.get(key)
         if row is None:
+            pod = group.pod
             row = np.zeros(len(nodes), dtype=bool)
-            for m, node in zip(members, first, strict=True):
-                row[m] = node_mismatch(pod, dict(node.labels), node.taints) is None
+            if _reads_hostname(pod):  # the hostname label tells the nodes of a class apart
+                for n, node in enumerate(nodes):
+                    row[n] = node_mismatch(pod, dict(node.labels), node.taints) is None
+            else:
+                for m, node in zip(members, first, strict=True):
+                    row[m] = node_mismatch(pod, dict(node.labels), node.taints) is None
             memo[key] = row
         out[g] = row
     return out
 
 
 def _option_compat(
-    groups: Sequence[PodGroup], options: Sequence[NodeOption], fits: BOOL
+    groups: Sequence[PodGroup],
+    options: Sequence[NodeOption],
+    fits: BOOL,
+    signatures: Sequence[tuple[object, ...]],
 ) -> BOOL:
     """compat[g, o]: the predicates of ``static_mismatch``, evaluated once per distinct
     placement signature (many groups share selectors and tolerations), and ``fits``
     (``fits_empty``)."""
     memo: dict[tuple[object, ...], list[bool]] = {}
     rows: list[list[bool]] = []
-    for group in groups:
-        key = placement_signature(group.pod)
+    for group, key in zip(groups, signatures, strict=True):
         row = memo.get(key)
         if row is None:
             row = memo[key] = [
@@ -241,11 +247,12 @@ def encode(state: ClusterState, usage: Usage | None = None) -> Encoded:
         dtype=np.int64,
     )
     fits = fits_empty(req, alloc)  # read twice: compatibility, and pinned groups below
-    compat = _option_compat(groups, options, fits)
+    signatures = [placement_signature(g.pod) for g in groups]  # for options and nodes alike
+    compat = _option_compat(groups, options, fits, signatures)
 
     free = resource_matrix([usage.get(n.name, (Resources(), []))[0] for n in nodes], axes)
     node_free = np.maximum(resource_matrix([n.allocatable for n in nodes], axes) - free, 0)
-    node_compat = _node_compat(groups, nodes)
+    node_compat = _node_compat(groups, nodes, signatures)
     option_of_pool = {o.pool: i for i, o in enumerate(options)}
     node_option = np.array([option_of_pool.get(n.pool or "", -1) for n in nodes], dtype=np.int64)
 

@@ -178,7 +178,7 @@ def _price(k: int, pi: F64, req: I64, kinds: _Kinds, fits: I64, demand: I64
            ) -> tuple[I64 | None, float]:
     """The configuration of kind k worth most at prices ``pi``, and a proven upper bound on
     its worth (the knapsack's dual bound)."""
-    useful = np.flatnonzero((pi > TOLERANCE) & (fits[:, k] > 0))
+    useful = np.flatnonzero((pi > 0) & (fits[:, k] > 0))  # the others add nothing to pi . a
     if not len(useful):
         return None, 0.0
     axes = np.flatnonzero(req[useful].any(axis=0))

@@ -25,7 +25,6 @@ or at the time limit with the best bound so far.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -39,11 +38,12 @@ import numpy.typing as npt
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import csc_array
 
-from autoscaler.planner.encode import Encoded, encode
-from autoscaler.planner.scaleup import plan_scale_up
+from autoscaler.planner.encode import Encoded
 from benchmarks.ca_baseline import pods_per_empty_node
-from benchmarks.instances import scale_instance, small_suite
-from benchmarks.optimum import ilp_optimum, lp_bound, placed_by_plan
+from benchmarks.instances import small_suite
+from benchmarks.optimum import ilp_optimum
+from benchmarks.prototypes.scoring import parser as scoring_parser
+from benchmarks.prototypes.scoring import scale_states, score
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -205,31 +205,24 @@ def _price(k: int, pi: F64, req: I64, kinds: _Kinds, fits: I64, demand: I64
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.config_lp",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sizes", default="1k,10k", help="scale instances without nodes")
-    parser.add_argument("--seeds", default="0,1", help="instance generator seeds")
+    parser = scoring_parser("python -m benchmarks.config_lp", __doc__, "1k,10k")
     parser.add_argument("--small", action="store_true",
                         help="also the small suite's instances without nodes, against the ILP")
     parser.add_argument("--time-limit", type=float, default=300.0, help="seconds per instance")
     args = parser.parse_args(argv)
-    cases = [(f"{size} seed {seed}", scale_instance(size, False, np.random.default_rng(seed)).state)
-             for size in args.sizes.split(",") if size
-             for seed in (int(s) for s in args.seeds.split(","))]
+    cases = scale_states(args.sizes, args.seeds)
     if args.small:
         cases += [(inst.name, inst.state) for inst in small_suite(0) if not inst.nodes]
     print("instance          ours $/h    LP $/h  config $/h  config/LP  ours/config  "
           "ILP $/h  iterations  seconds  master $/h")
     for name, state in cases:
-        plan = plan_scale_up(state)
-        enc = encode(state)
-        demand = placed_by_plan(enc, plan)
-        lp = lp_bound(enc, demand).cost or math.nan
-        got = config_bound(enc, demand, time_limit=args.time_limit)
-        ilp = ilp_optimum(enc, demand).cost if name.startswith("small") else None
+        case = score(name, state)
+        lp = case.bound
+        got = config_bound(case.enc, case.demand, time_limit=args.time_limit)
+        ilp = ilp_optimum(case.enc, case.demand).cost if name.startswith("small") else None
         flag = "" if got.converged else "*"
-        print(f"{name:16s} {plan.cost_per_hour:9.3f} {lp:9.3f} {got.bound:10.3f}{flag:1s} "
-              f"{got.bound / lp:9.4f} {plan.cost_per_hour / got.bound:11.4f}  "
+        print(f"{name:16s} {case.ours:9.3f} {lp:9.3f} {got.bound:10.3f}{flag:1s} "
+              f"{got.bound / lp:9.4f} {case.ours / got.bound:11.4f}  "
               f"{'-' if ilp is None else f'{ilp:7.3f}':>7s} {got.iterations:10d} "
               f"{got.seconds:8.1f}  {got.master:10.3f}", flush=True)
     print("* time limit: the best bound found, not the configuration LP's value")

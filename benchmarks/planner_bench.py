@@ -196,7 +196,7 @@ def render_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def _geomean(values: Sequence[float]) -> float | None:
+def geomean(values: Sequence[float]) -> float | None:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
 
 
@@ -236,16 +236,16 @@ def summarize(rows: Sequence[Row]) -> Row:
     mismatched = [row["name"] for row in rows if row["reference"].get("same_plan") is False]
     skipped = [row["name"] for row in rows if "skipped" in row["reference"]]
     return {
-        "geomean_ours_over_lp": _geomean(ours_lp),
-        "geomean_ca_over_lp": _geomean(ca_lp),
-        "geomean_ours_over_ilp": _geomean(ours_ilp),
+        "geomean_ours_over_lp": geomean(ours_lp),
+        "geomean_ca_over_lp": geomean(ca_lp),
+        "geomean_ours_over_ilp": geomean(ours_ilp),
         # The LP is near-tight on the scale suite (thousands of pods) and loose on the small
         # one, where even the optimum (ILP) is well above it: the two are told apart here.
-        "geomean_ours_over_lp_scale_suite": _geomean(_ratios(rows, "ours", "lp", "scale")),
-        "geomean_ilp_over_lp_small_suite": _geomean(_ratios(rows, "ilp", "lp", "small")),
+        "geomean_ours_over_lp_scale_suite": geomean(_ratios(rows, "ours", "lp", "scale")),
+        "geomean_ilp_over_lp_small_suite": geomean(_ratios(rows, "ilp", "lp", "small")),
         # What no planner can beat: the ours/LP geometric mean of a plan at the proven optimum
         # bound where the ILP ran and at the LP bound elsewhere (an optimistic floor).
-        "geomean_floor_over_lp": _geomean(_floors(rows)),
+        "geomean_floor_over_lp": geomean(_floors(rows)),
         "ours_cost_le_ca_everywhere": not worse,
         "instances_where_ours_costs_more_than_ca": worse,
         "instances_where_ours_places_fewer_pods_than_ca": fewer,

@@ -18,18 +18,14 @@ as in the planner. Slow (pure Python over groups per pod): about 10 s for the 10
 
 from __future__ import annotations
 
-import argparse
-import math
 import sys
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from autoscaler.planner.encode import Encoded, encode
-from autoscaler.planner.scaleup import plan_scale_up
-from benchmarks.instances import scale_instance
-from benchmarks.optimum import lp_bound, placed_by_plan
+from autoscaler.planner.encode import Encoded
+from benchmarks.prototypes.scoring import parser, print_geomeans, scored
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -114,27 +110,16 @@ def pack(enc: Encoded, demand: I64) -> tuple[float, int]:
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.prototypes.bin_centric",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sizes", default="1k,1k+nodes,10k", help="scale instances")
-    parser.add_argument("--seeds", default="0,1", help="instance generator seeds")
-    args = parser.parse_args(argv)
+    args = parser("python -m benchmarks.prototypes.bin_centric", __doc__,
+                  "1k,1k+nodes,10k").parse_args(argv)
     ratios: dict[str, list[float]] = {"ours": [], "bin-centric": []}
-    for name in args.sizes.split(","):
-        size, _, nodes = name.partition("+")
-        for seed in (int(s) for s in args.seeds.split(",")):
-            state = scale_instance(size, bool(nodes), np.random.default_rng(seed)).state
-            plan = plan_scale_up(state)
-            enc = encode(state)
-            demand = placed_by_plan(enc, plan)
-            bound = lp_bound(enc, demand).cost or math.nan
-            cost, count = pack(enc, demand)
-            ratios["ours"].append(plan.cost_per_hour / bound)
-            ratios["bin-centric"].append(cost / bound)
-            print(f"{name:11s} seed {seed}: ours/LP {plan.cost_per_hour / bound:.4f}  "
-                  f"bin-centric/LP {cost / bound:.4f} ({count} new nodes)", flush=True)
-    for what, values in ratios.items():
-        print(f"geometric mean {what}/LP: {math.exp(sum(map(math.log, values)) / len(values)):.4f}")
+    for case in scored(args.sizes, args.seeds):
+        cost, count = pack(case.enc, case.demand)
+        ratios["ours"].append(case.ours / case.bound)
+        ratios["bin-centric"].append(cost / case.bound)
+        print(f"{case.label:18s}: ours/LP {case.ours / case.bound:.4f}  "
+              f"bin-centric/LP {cost / case.bound:.4f} ({count} new nodes)", flush=True)
+    print_geomeans(ratios)
     return 0
 
 

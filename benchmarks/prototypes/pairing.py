@@ -28,7 +28,6 @@ It prints, per instance, ours/LP, pairing/LP for the three rules, and the decisi
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections.abc import Sequence
@@ -36,11 +35,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from autoscaler.planner.encode import Encoded, encode
-from autoscaler.planner.scaleup import plan_scale_up
-from benchmarks.instances import scale_instance
-from benchmarks.optimum import lp_bound, placed_by_plan
+from autoscaler.planner.encode import Encoded
 from benchmarks.prototypes.bin_centric import kinds, registered_first
+from benchmarks.prototypes.scoring import parser, print_geomeans, scored
 
 I64 = npt.NDArray[np.int64]
 BIG = 1 << 40
@@ -168,32 +165,18 @@ def _vertex_splits(alloc: I64, req: I64, g: int, hs: I64, top: int, most: I64) -
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.prototypes.pairing",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sizes", default="1k,1k+nodes,10k,10k+nodes",
-                        help="scale instances")
-    parser.add_argument("--seeds", default="0,1", help="instance generator seeds")
-    args = parser.parse_args(argv)
+    args = parser("python -m benchmarks.prototypes.pairing", __doc__,
+                  "1k,1k+nodes,10k,10k+nodes").parse_args(argv)
     ratios: dict[str, list[float]] = {"ours": [], "value": [], "own": [], "short": []}
-    for name in args.sizes.split(","):
-        size, _, nodes = name.partition("+")
-        for seed in (int(s) for s in args.seeds.split(",")):
-            state = scale_instance(size, bool(nodes), np.random.default_rng(seed)).state
-            plan = plan_scale_up(state)
-            enc = encode(state)
-            demand = placed_by_plan(enc, plan)
-            bound = lp_bound(enc, demand).cost or math.nan
-            ratios["ours"].append(plan.cost_per_hour / bound)
-            line = f"{name:11s} seed {seed}: ours/LP {plan.cost_per_hour / bound:.4f}"
-            for rule in ("value", "own", "short"):
-                cost, count, decisions = pack(enc, demand, rule)
-                ratios[rule].append(cost / bound)
-                line += (f"  {rule}: /LP {cost / bound:.4f}"
-                         f" ({count} nodes, {decisions} decisions)")
-            print(line, flush=True)
-    for what, values in ratios.items():
-        mean = math.exp(sum(map(math.log, values)) / len(values))
-        print(f"geometric mean {what}/LP: {mean:.4f}")
+    for case in scored(args.sizes, args.seeds):
+        ratios["ours"].append(case.ours / case.bound)
+        line = f"{case.label:18s}: ours/LP {case.ours / case.bound:.4f}"
+        for rule in ("value", "own", "short"):
+            cost, count, decisions = pack(case.enc, case.demand, rule)
+            ratios[rule].append(cost / case.bound)
+            line += f"  {rule}: /LP {cost / case.bound:.4f} ({count} nodes, {decisions} decisions)"
+        print(line, flush=True)
+    print_geomeans(ratios)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Fixtures for adapter tests: one ARM twin per test session, a fresh model per test."""
+"""Fixtures for adapter tests: one ARM twin per test session, a fresh model per test; the
+Kubernetes twin, its kubeconfig and started caches (``kube_support``) for every test here."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from simulator.twin import ArmTwin
+from tests.adapters.kube_support import (  # noqa: F401  (fixtures, registered by the import)
+    kubeconfig_fixture,
+    make_cache_fixture,
+    twin_fixture,
+)
 from tests.adapters.support import fresh_model
 
 

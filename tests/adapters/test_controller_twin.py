@@ -33,10 +33,7 @@ from tests.adapters.kube_support import (
     BOUND,
     CacheFactory,
     FakeClock,
-    kubeconfig_fixture,  # noqa: F401  (fixture)
-    make_cache_fixture,  # noqa: F401  (fixture)
     synced,
-    twin_fixture,  # noqa: F401  (fixture)
 )
 from tests.adapters.support import CLIENT_ID, SECRET, twin_provider
 from tests.builders import SPOT_TOLERATION, GiB, pod

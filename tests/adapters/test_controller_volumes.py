@@ -24,10 +24,7 @@ from simulator.twin.kube import KubeTwin
 from tests.adapters.kube_support import (
     CacheFactory,
     claiming_pod,
-    kubeconfig_fixture,  # noqa: F401  (fixture)
-    make_cache_fixture,  # noqa: F401  (fixture)
     synced,
-    twin_fixture,  # noqa: F401  (fixture)
 )
 from tests.adapters.support import twin_provider
 from tests.adapters.test_controller_twin import (

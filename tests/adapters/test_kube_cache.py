@@ -25,11 +25,8 @@ from tests.adapters.kube_support import (
     CacheFactory,
     FakeClock,
     Gate,
-    kubeconfig_fixture,  # noqa: F401  (fixture)
-    make_cache_fixture,  # noqa: F401  (fixture)
     pod_keys,
     synced,
-    twin_fixture,  # noqa: F401  (fixture)
 )
 from tests.builders import node, pod
 

@@ -14,8 +14,6 @@ from simulator.twin.kube import KubeTwin
 from simulator.twin.kube_store import BY_ID
 from tests.adapters.kube_support import (
     FakeClock,
-    kubeconfig_fixture,  # noqa: F401  (fixture)
-    twin_fixture,  # noqa: F401  (fixture)
 )
 
 LEASES = BY_ID["coordination.k8s.io/leases"]

@@ -31,11 +31,8 @@ from tests.adapters.kube_support import (
     BOUND,
     CacheFactory,
     Gate,
-    kubeconfig_fixture,  # noqa: F401  (fixture)
-    make_cache_fixture,  # noqa: F401  (fixture)
     pod_keys,
     synced,
-    twin_fixture,  # noqa: F401  (fixture)
 )
 from tests.builders import GiB, node, pod, pool
 

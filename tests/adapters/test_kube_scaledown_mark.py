@@ -23,10 +23,7 @@ from simulator.twin.kube_store import NODES
 from tests.adapters.kube_support import (
     BOUND,
     CacheFactory,
-    kubeconfig_fixture,  # noqa: F401  (fixture)
-    make_cache_fixture,  # noqa: F401  (fixture)
     synced,
-    twin_fixture,  # noqa: F401  (fixture)
 )
 from tests.builders import GiB, node, pod, pool
 

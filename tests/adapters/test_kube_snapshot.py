@@ -24,8 +24,6 @@ from simulator.twin.kube import KubeTwin
 from simulator.twin.kube_objects import aks_nodes, node_json, pdb_json, pod_json
 from tests.adapters.kube_support import (
     claiming_pod,
-    kubeconfig_fixture,  # noqa: F401  (fixture)
-    twin_fixture,  # noqa: F401  (fixture)
 )
 from tests.builders import SPOT_TOLERATION, pod, pool
 

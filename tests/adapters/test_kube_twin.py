@@ -23,10 +23,6 @@ from autoscaler.kube.client import KubeApi, api_client
 from simulator.twin.kube import KubeTwin
 from simulator.twin.kube_objects import pdb_json
 from simulator.twin.kube_store import BY_ID, PODS
-from tests.adapters.kube_support import (
-    kubeconfig_fixture,  # noqa: F401  (fixture)
-    twin_fixture,  # noqa: F401  (fixture)
-)
 from tests.builders import node, pod
 
 

@@ -24,10 +24,6 @@ from autoscaler.model.disruption import PodDisruptionBudget
 from autoscaler.model.labels import LabelSelector, labels_of
 from simulator.twin.kube import KubeTwin
 from simulator.twin.kube_store import PDBS, PODS
-from tests.adapters.kube_support import (
-    kubeconfig_fixture,  # noqa: F401  (fixture)
-    twin_fixture,  # noqa: F401  (fixture)
-)
 from tests.builders import node, pod
 
 WEB = LabelSelector(labels_of({"app": "web"}))

@@ -24,11 +24,8 @@ from tests.adapters.kube_support import (
     CacheFactory,
     Gate,
     claiming_pod,
-    kubeconfig_fixture,  # noqa: F401  (fixture)
-    make_cache_fixture,  # noqa: F401  (fixture)
     observed_zones,
     synced,
-    twin_fixture,  # noqa: F401  (fixture)
 )
 from tests.builders import node, pod
 

@@ -1,4 +1,6 @@
-"""The real Kubernetes API behind the cache: the only module that imports ``kubernetes``.
+"""The real Kubernetes API behind the cache. With ``kube.lease`` and ``kube.status``, which
+build their own API groups and call through ``json_call``, the only modules that import
+``kubernetes``.
 
 Callers: ``surge run`` and ``surge snapshot`` call ``connect`` (in-cluster config or a
 kubeconfig) and get a started ``ClusterCache``; ``surge snapshot`` also lists once through
@@ -39,6 +41,8 @@ from autoscaler.kube.cache import (
     gc_paused,
 )
 from autoscaler.kube.reflector import NODES, PDBS, PODS, PVCS, PVS
+
+NOT_FOUND = 404
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -94,6 +98,21 @@ def _call(request: Callable[[], Any]) -> Any:
         raise ApiError(int(error.status or 0), str(message), _retry_after(error)) from None
     except (urllib3.exceptions.HTTPError, OSError) as error:
         raise ApiError(0, f"{type(error).__name__}: {error}") from None
+
+
+def json_call(request: Callable[[], Any]) -> Json:
+    """The JSON answer of a raw (``_preload_content=False``) request; failures as ``ApiError``."""
+    return cast(Json, _call(lambda: read_json(request())))
+
+
+def json_or_none(request: Callable[[], Any]) -> Json | None:
+    """``json_call``, or None when the object does not exist (404)."""
+    try:
+        return json_call(request)
+    except ApiError as error:
+        if error.status == NOT_FOUND:
+            return None
+        raise
 
 
 class _Stream:

@@ -24,16 +24,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol
 
-from autoscaler.kube.client import read_json
+from kubernetes import client as k8s
+
+from autoscaler.kube.client import json_call, json_or_none
 from autoscaler.kube.reflector import ApiError, Json
 
-if TYPE_CHECKING:
-    from kubernetes import client as k8s
-
 log = logging.getLogger(__name__)
-NOT_FOUND = 404
 CONFLICT = 409
 
 
@@ -68,33 +66,22 @@ class KubeLeaseApi:
     exactly as the API server writes them)."""
 
     def __init__(self, api: k8s.ApiClient, request_timeout: float = 10.0) -> None:
-        # Imported here: ``control.config`` reads ``LeaseConfig`` without loading the client.
-        from kubernetes import client as k8s
-
-        from autoscaler.kube.client import _call
-
         self.leases = k8s.CoordinationV1Api(api)
         self.timeout = request_timeout
-        self._call = _call
 
     def get(self, namespace: str, name: str) -> Json | None:
-        try:
-            return cast(Json, self._call(lambda: read_json(self.leases.read_namespaced_lease(
-                name, namespace, _preload_content=False, _request_timeout=self.timeout))))
-        except ApiError as error:
-            if error.status == NOT_FOUND:
-                return None
-            raise
+        return json_or_none(lambda: self.leases.read_namespaced_lease(
+            name, namespace, _preload_content=False, _request_timeout=self.timeout))
 
     def create(self, namespace: str, body: Json) -> Json:
         raw: Any = body  # the client sends a dict as it is
-        return cast(Json, self._call(lambda: read_json(self.leases.create_namespaced_lease(
-            namespace, raw, _preload_content=False, _request_timeout=self.timeout))))
+        return json_call(lambda: self.leases.create_namespaced_lease(
+            namespace, raw, _preload_content=False, _request_timeout=self.timeout))
 
     def replace(self, namespace: str, name: str, body: Json) -> Json:
         raw: Any = body
-        return cast(Json, self._call(lambda: read_json(self.leases.replace_namespaced_lease(
-            name, namespace, raw, _preload_content=False, _request_timeout=self.timeout))))
+        return json_call(lambda: self.leases.replace_namespaced_lease(
+            name, namespace, raw, _preload_content=False, _request_timeout=self.timeout))
 
 
 def micro_time(at: datetime) -> str:

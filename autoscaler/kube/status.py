@@ -21,20 +21,19 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from kubernetes import client as k8s
 
 from autoscaler.cloud.provider import Operation
 from autoscaler.cloud.store import operation_from_json, operation_to_json
-from autoscaler.kube.client import _call, read_json
+from autoscaler.kube.client import NOT_FOUND, json_call, json_or_none
 from autoscaler.kube.reflector import ApiError, Json
 
 log = logging.getLogger(__name__)
 STATUS_KEY = "status"
 STATUS_JSON_KEY = "status.json"
 OPERATIONS_KEY = "operations.json"
-NOT_FOUND = 404
 
 
 class ConfigMapApi(Protocol):
@@ -57,22 +56,17 @@ class KubeConfigMapApi:
         self.timeout = request_timeout
 
     def get(self, namespace: str, name: str) -> Json | None:
-        try:
-            return cast(Json, _call(lambda: read_json(self.core.read_namespaced_config_map(
-                name, namespace, _preload_content=False, _request_timeout=self.timeout))))
-        except ApiError as error:
-            if error.status == NOT_FOUND:
-                return None
-            raise
+        return json_or_none(lambda: self.core.read_namespaced_config_map(
+            name, namespace, _preload_content=False, _request_timeout=self.timeout))
 
     def create(self, namespace: str, body: Json) -> Json:
         raw: Any = body  # the client sends a dict as it is
-        return cast(Json, _call(lambda: read_json(self.core.create_namespaced_config_map(
-            namespace, raw, _preload_content=False, _request_timeout=self.timeout))))
+        return json_call(lambda: self.core.create_namespaced_config_map(
+            namespace, raw, _preload_content=False, _request_timeout=self.timeout))
 
     def patch(self, namespace: str, name: str, body: Json) -> Json:
-        return cast(Json, _call(lambda: read_json(self.core.patch_namespaced_config_map(
-            name, namespace, body, _preload_content=False, _request_timeout=self.timeout))))
+        return json_call(lambda: self.core.patch_namespaced_config_map(
+            name, namespace, body, _preload_content=False, _request_timeout=self.timeout))
 
 
 def put_keys(api: ConfigMapApi, namespace: str, name: str, data: Mapping[str, str]) -> None:

@@ -3,24 +3,24 @@ simulated cloud, read strictly from YAML.
 
 Callers: ``simulator.loader`` (scenario files, and autoscaler settings files given with
 ``surge simulate --config``). Every error is a ``ValidationError`` naming the field path; the
-format is documented in docs/scenarios.md.
+format is documented in docs/scenarios.md. The ``scaleDown`` section and the durations are read
+by the controller's readers (``autoscaler.control.config_fields``), so that settings tried here
+are accepted or refused by ``surge run`` alike.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from autoscaler.control.config_fields import scale_down_of, seconds
 from autoscaler.control.loop import LoopConfig
-from autoscaler.control.scaledown import ScaleDownConfig
 from autoscaler.control.snapshot_fields import (
     Fields,
     as_enum,
     as_int,
     as_list,
     as_object,
-    as_text,
     child,
 )
 from autoscaler.control.snapshot_policy import priority_tiers, read_limits, read_managed
@@ -35,10 +35,6 @@ from simulator.yamlsource import duration, number, zone_number
 AUTOSCALER_FIELDS = (
     "loopInterval", "managedPools", "limits", "priorityTiers", "maxNewNodesPerLoop",
     "maxNodeProvisionTime", "poolRefreshInterval", "dryRun", "scaleDown",
-)
-SCALE_DOWN_FIELDS = (
-    "enabled", "utilizationThreshold", "unneededTime", "delayAfterScaleUp", "delayAfterFailure",
-    "maxDisruption", "drainTimeout", "maxGracefulTermination",
 )
 CLOUD_FIELDS = (
     "provisioning", "operationTime", "registerLead", "capacity", "quotas",
@@ -103,55 +99,14 @@ def parse_autoscaler(
         managed_pools=managed,
         limits=read_limits(fields),
         policy=policy,
-        max_node_provision_time=timedelta(seconds=_seconds(fields, "maxNodeProvisionTime", 900)),
-        pool_refresh_interval=timedelta(seconds=_seconds(fields, "poolRefreshInterval", 30)),
+        max_node_provision_time=timedelta(
+            seconds=seconds(fields, "maxNodeProvisionTime", 900, positive=True)),
+        pool_refresh_interval=timedelta(
+            seconds=seconds(fields, "poolRefreshInterval", 30, positive=True)),
         dry_run=fields.boolean("dryRun", False),
-        scale_down=_scale_down(fields),
+        scale_down=scale_down_of(fields),
     )
-    return AutoscalerSettings(loop, _seconds(fields, "loopInterval", 10.0))
-
-
-def _scale_down(fields: Fields) -> ScaleDownConfig:
-    """The ``scaleDown`` section; absent keys keep Cluster Autoscaler's defaults."""
-    if not fields.has("scaleDown"):
-        return ScaleDownConfig()
-    section = Fields(fields.get("scaleDown"), fields.at("scaleDown"), optional=SCALE_DOWN_FIELDS)
-    base = ScaleDownConfig()
-
-    def span(key: str, default: timedelta) -> timedelta:
-        if not section.has(key):
-            return default
-        return timedelta(seconds=duration(section.get(key), section.at(key)))
-
-    threshold = base.utilisation_threshold
-    if section.has("utilizationThreshold"):
-        at = section.at("utilizationThreshold")
-        threshold = number(section.get("utilizationThreshold"), at, hi=1.0)
-    fraction = base.max_disrupted_fraction
-    if section.has("maxDisruption"):
-        text = as_text(section.get("maxDisruption"), section.at("maxDisruption"))
-        match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)%", text)
-        if match is None or not 0 < float(match[1]) <= 100:
-            raise ValidationError(section.at("maxDisruption"), f"expected a percentage like "
-                                  f"'10%' in (0, 100], got {text!r}")
-        fraction = float(match[1]) / 100
-    return ScaleDownConfig(
-        enabled=section.boolean("enabled", True),
-        utilisation_threshold=threshold,
-        unneeded_time=span("unneededTime", base.unneeded_time),
-        delay_after_scale_up=span("delayAfterScaleUp", base.delay_after_scale_up),
-        delay_after_failure=span("delayAfterFailure", base.delay_after_failure),
-        max_disrupted_fraction=fraction,
-        drain_timeout=span("drainTimeout", base.drain_timeout),
-        max_grace_seconds=int(span("maxGracefulTermination",
-                                   timedelta(seconds=base.max_grace_seconds)).total_seconds()),
-    )
-
-
-def _seconds(fields: Fields, key: str, default: float) -> float:
-    if not fields.has(key):
-        return default
-    return duration(fields.get(key), fields.at(key), positive=True)
+    return AutoscalerSettings(loop, seconds(fields, "loopInterval", 10.0, positive=True))
 
 
 # --- cloud ------------------------------------------------------------------------------------
@@ -177,19 +132,15 @@ def parse_cloud(value: object, path: str, region: str, catalog: Catalog) -> Clou
         rate = number(fields.get("spotEvictionsPerNodeHour"), at)
     return CloudModel(
         provision_seconds=provision,
-        operation_seconds=_duration(fields, "operationTime", 30.0),
+        operation_seconds=seconds(fields, "operationTime", 30.0, positive=False),
         capacity=capacity,
         regional_cores=regional,
         family_cores=family,
         spot_cores=spot,
         spot_evictions_per_node_hour=rate,
-        eviction_notice_seconds=_duration(fields, "evictionNotice", 30.0),
-        register_lead_seconds=_duration(fields, "registerLead", 15.0),
+        eviction_notice_seconds=seconds(fields, "evictionNotice", 30.0, positive=False),
+        register_lead_seconds=seconds(fields, "registerLead", 15.0, positive=False),
     )
-
-
-def _duration(fields: Fields, key: str, default: float) -> float:
-    return default if not fields.has(key) else duration(fields.get(key), fields.at(key))
 
 
 def _capacity(

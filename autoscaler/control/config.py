@@ -19,20 +19,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from pathlib import Path
 
 from autoscaler.cloud.aks_settings import AKS_POOL_NODE_LIMIT, AksSettings, aks_settings
 from autoscaler.control.config_fields import (
+    DNS_LABEL,
     choice,
     dns_name,
     env_bool,
     env_choice,
-    line_of,
     number,
     read_yaml,
     scale_down_of,
     seconds,
     subsection,
+    with_line,
 )
 from autoscaler.control.loop import LoopConfig
 from autoscaler.control.snapshot_fields import Fields, as_list, as_text
@@ -59,7 +59,6 @@ LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _POOL_NAME = re.compile(r"[a-z][a-z0-9]{0,11}")
 _REGION = re.compile(r"[a-z][a-z0-9]*")
-_DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,20 +129,16 @@ def load_config(
     path: str, environ: Mapping[str, str] | None = None, flags: Overrides | None = None
 ) -> Config:
     """The configuration in file ``path``, overridden by ``environ`` and ``flags``."""
-    try:
-        text = Path(path).read_text("utf-8")
-    except FileNotFoundError:
-        raise ValidationError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValidationError(path, f"cannot read: {err}") from None
-    value, lines = read_yaml(path, text)
+    # An empty file (or one of comments only) is allowed: every key takes its default, and the
+    # required ones (region, the azure coordinates) may all come from the environment.
+    value, lines = read_yaml(path, allow_empty=True)
     try:
         return parse_config(value, environ or {}, flags or Overrides())
     except ValidationError as err:
-        line = line_of(err.path, lines)
-        if line is None:
+        located = with_line(err, path, lines)
+        if located is err:
             raise
-        raise ValidationError(err.path, f"{err.reason} ({path}, line {line})") from None
+        raise located from None
 
 
 # --- the document -----------------------------------------------------------------------------
@@ -169,8 +164,9 @@ def parse_config(
     azure = _azure(doc, environ, pools, max_counts)
     timers = subsection(doc, "timers", ("tick", "maxNodeProvisionTime", "poolRefreshInterval"))
     batching = subsection(doc, "batching", ("idle", "max"))
-    batch = BatchConfig(seconds(batching, "idle", 1.0), seconds(batching, "max", 10.0),
-                        seconds(timers, "tick", 10.0))
+    batch = BatchConfig(seconds(batching, "idle", 1.0, positive=True),
+                        seconds(batching, "max", 10.0, positive=True),
+                        seconds(timers, "tick", 10.0, positive=True))
     if batch.max < batch.idle:
         raise ValidationError(batching.at("max"), f"{batch.max:g}s is less than idle "
                               f"{batch.idle:g}s")
@@ -187,8 +183,10 @@ def parse_config(
         managed_pools=pools,
         limits=read_limits(doc),
         policy=policy,
-        max_node_provision_time=timedelta(seconds=seconds(timers, "maxNodeProvisionTime", 900)),
-        pool_refresh_interval=timedelta(seconds=seconds(timers, "poolRefreshInterval", 30)),
+        max_node_provision_time=timedelta(
+            seconds=seconds(timers, "maxNodeProvisionTime", 900, positive=True)),
+        pool_refresh_interval=timedelta(
+            seconds=seconds(timers, "poolRefreshInterval", 30, positive=True)),
         dry_run=dry_run,
         scale_down=scale_down_of(doc),
     )
@@ -220,7 +218,7 @@ def parse_config(
         namespace=namespace,
         status_configmap=status_name,
         schedulers=schedulers or ("default-scheduler",),
-        sync_timeout=seconds(kube, "syncTimeout", 120.0),
+        sync_timeout=seconds(kube, "syncTimeout", 120.0, positive=True),
         watch_volumes=kube.boolean("watchVolumes", True),
         store=store,
         store_path=store_path,
@@ -292,7 +290,7 @@ def _namespace(kube: Fields, environ: Mapping[str, str]) -> str | None:
             "namespace")
     if not text:
         text, where = environ.get("POD_NAMESPACE", "").strip(), "POD_NAMESPACE"
-    if text and (len(text) > 63 or _DNS_LABEL.fullmatch(text) is None):
+    if text and (len(text) > 63 or DNS_LABEL.fullmatch(text) is None):
         raise ValidationError(where, f"invalid namespace {text!r}")
     return text or None
 
@@ -307,9 +305,9 @@ def _lease(
         name=dns_name(section, "leaseName", base.name),
         namespace=namespace or base.namespace,
         identity=environ.get("POD_NAME", "").strip(),
-        lease_duration=seconds(section, "leaseDuration", base.lease_duration),
-        renew_deadline=seconds(section, "renewDeadline", base.renew_deadline),
-        retry_period=seconds(section, "retryPeriod", base.retry_period),
+        lease_duration=seconds(section, "leaseDuration", base.lease_duration, positive=True),
+        renew_deadline=seconds(section, "renewDeadline", base.renew_deadline, positive=True),
+        retry_period=seconds(section, "retryPeriod", base.retry_period, positive=True),
     )
     # client-go's rule: the lease outlives the deadline, which outlives a retry (with jitter),
     # so a leader gives up before anyone may take over.
@@ -338,9 +336,9 @@ def _events(doc: Fields) -> EventConfig:
     base = EventConfig()
     per_second = base.per_second
     if section.has("perSecond"):
-        per_second = number(section.get("perSecond"), section.at("perSecond"), 0.001)
+        per_second = number(section.get("perSecond"), section.at("perSecond"), lo=0.001)
     return EventConfig(
-        dedup_window=seconds(section, "dedupWindow", base.dedup_window),
+        dedup_window=seconds(section, "dedupWindow", base.dedup_window, positive=True),
         burst=section.integer("burst", base.burst, 1, 10_000),
         per_second=per_second,
     )

@@ -137,7 +137,7 @@ BAD = [
     (_drop("name"), "$.name", "required"),
     (_set("duration", value=[1]), "$.duration", "expected a duration"),
     (_set("duration", value="10 minutes"), "$.duration", "malformed duration"),
-    (_set("duration", value=-5), "$.duration", "non-negative"),
+    (_set("duration", value=-5), "$.duration", "greater than zero"),
     (_set("start", value="2026-01-01T00:00:00"), "$.start", "RFC 3339"),
     (_set("seed", value=-1), "$.seed", "out of range"),
     (_set("pools", 0, "count", value=-1), "$.pools[0].count", "out of range"),

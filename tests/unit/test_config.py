@@ -111,9 +111,10 @@ def test_an_error_in_the_file_names_the_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "where", "reason"),
     [
-        ("region: eastus\nregion: westus\n", ":2", "duplicate key 'region'"),
+        ("region: eastus\nregion: westus\n", ":2", "duplicate key 'region' (first on line 1)"),
         ("region: [eastus\n", ":2", "YAML syntax"),
         ("1: eastus\n", ":1", "mapping keys must be strings"),
+        ("region: eastus\n---\nregion: westus\n", ":2", "YAML syntax"),
     ],
 )
 def test_a_malformed_yaml_file_is_refused_with_its_line(
@@ -125,6 +126,35 @@ def test_a_malformed_yaml_file_is_refused_with_its_line(
         load_config(str(file), {})
     assert error.value.path == f"{file}{where}"
     assert reason in error.value.reason
+
+
+@pytest.mark.parametrize("text", ["", "# all defaults\n"])
+def test_an_empty_config_file_takes_every_key_from_the_environment_and_the_defaults(
+    tmp_path: Path, text: str
+) -> None:
+    file = tmp_path / "surge.yaml"
+    file.write_text(text)
+    env = {"SURGE_REGION": "eastus", "AZURE_SUBSCRIPTION_ID": "s", "SURGE_RESOURCE_GROUP": "r",
+           "SURGE_CLUSTER_NAME": "c"}
+    config = load_config(str(file), env)
+    assert config.loop.region == "eastus"
+    assert config == parse_config({}, env)
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [("timers", "tick"), ("timers", "maxNodeProvisionTime"), ("timers", "poolRefreshInterval"),
+     ("batching", "idle"), ("batching", "max"), ("kubernetes", "syncTimeout"),
+     ("leaderElection", "leaseDuration"), ("leaderElection", "renewDeadline"),
+     ("leaderElection", "retryPeriod"), ("events", "dedupWindow"), ("scaleDown", "drainTimeout")],
+)
+def test_a_zero_duration_outside_the_scale_down_delays_is_still_refused(
+    section: str, key: str
+) -> None:
+    with pytest.raises(ValidationError) as error:
+        parse_config(doc(**{section: {key: "0s"}}), {})
+    assert error.value.path == f"$.{section}.{key}"
+    assert "greater than zero" in error.value.reason
 
 
 def test_surge_run_with_an_invalid_config_exits_2_before_starting_anything(

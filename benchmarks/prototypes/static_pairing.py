@@ -97,7 +97,9 @@ def candidates(enc: Encoded, s: _Sizes, left: I64, depth: int | None) -> list[tu
             rest = s.alloc[k][None, :] - a1[:, None] * req[ga]
             b = np.minimum(_pairwise_fits(rest, req[hb]), cap[hb])
             worth = a1 * s.value[ga] + b * s.value[hb]
-            ratio = np.where(b >= 1, s.price[k] / np.maximum(worth, 1e-12), np.inf)
+            # A candidate needing more pods than a group has now can never open a node.
+            ok = (b >= 1) & (a1 <= left[ga]) & (b <= left[hb])
+            ratio = np.where(ok, s.price[k] / np.maximum(worth, 1e-12), np.inf)
             keep = np.flatnonzero(ratio < 1.0)
             parts.append((ratio[keep], ga[keep], hb[keep], np.full(len(keep), k, np.int64),
                           a1[keep], b[keep]))

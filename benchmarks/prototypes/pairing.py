@@ -43,7 +43,7 @@ I64 = npt.NDArray[np.int64]
 BIG = 1 << 40
 
 
-def _fits(free: I64, req: I64) -> I64:
+def fits(free: I64, req: I64) -> I64:
     """``(..., G)``: how many of each request row ``req`` (G, R) fit in ``free`` (..., R)."""
     need = req > 0
     q = np.where(need, free[..., None, :] // np.maximum(req, 1), BIG)
@@ -60,7 +60,7 @@ def pack(enc: Encoded, demand: I64, rule: str) -> tuple[float, int, int]:
     cap = enc.pernode_cap.astype(np.int64)
     left = demand.astype(np.int64).copy()
     registered_first(enc, left)
-    per_node = np.where(usable, np.minimum(_fits(alloc, req).T, cap[:, None]), 0)  # (G, K)
+    per_node = np.where(usable, np.minimum(fits(alloc, req).T, cap[:, None]), 0)  # (G, K)
     value = np.where(per_node > 0, price[None] / np.maximum(per_node, 1), np.inf).min(axis=1)
     value[~np.isfinite(value)] = 0.0  # no size holds the group: never placed
     row_of = {g: usable[g].tobytes() for g in range(len(left))}
@@ -115,7 +115,7 @@ def _decide(g: int, partners: list[int], alloc: I64, price: npt.NDArray[np.float
             if rule == "short":
                 a = _vertex_splits(alloc[k], req, g, hs, top, np.minimum(left[hs], cap[hs]))
             rest = alloc[k][None, :] - a[:, None] * req[g][None, :]  # (A, R)
-            b = np.minimum(_fits(rest, req[hs]), np.minimum(left[hs], cap[hs])[None])  # (A, H)
+            b = np.minimum(fits(rest, req[hs]), np.minimum(left[hs], cap[hs])[None])  # (A, H)
             worth = a[:, None] * value[g] + b * value[hs][None]
             i, j = np.unravel_index(int(np.argmax(worth)), worth.shape)
             if worth[i, j] > top * value[g]:
@@ -135,7 +135,7 @@ def _short_list(hs: I64, alloc: I64, top: int, req: I64, g: int, left: I64,
     """The partners worth most in a node full of g's pods, and in one half full of them."""
     keep: list[int] = []
     for a in (top, top // 2):
-        worth = value[hs] * np.minimum(_fits(alloc - a * req[g], req[hs]), left[hs])
+        worth = value[hs] * np.minimum(fits(alloc - a * req[g], req[hs]), left[hs])
         keep += np.argsort(-worth, kind="stable")[:4].tolist()
     out: I64 = hs[sorted(set(keep))]
     return out
@@ -158,7 +158,7 @@ def _vertex_splits(alloc: I64, req: I64, g: int, hs: I64, top: int, most: I64) -
                         splits |= {math.floor(x), min(top, math.ceil(x))}
         rest = alloc - m * req[h]
         if (rest >= 0).all():
-            a = int(_fits(rest, req[g : g + 1])[0])
+            a = int(fits(rest, req[g : g + 1])[0])
             if 1 <= a <= top:
                 splits.add(a)
     return np.array(sorted(splits), dtype=np.int64)

@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from autoscaler.planner.encode import Encoded
 from benchmarks.prototypes.bin_centric import kinds, registered_first
-from benchmarks.prototypes.pairing import _fits
+from benchmarks.prototypes.pairing import fits
 from benchmarks.prototypes.scoring import parser, print_geomeans, scored
 
 F64 = npt.NDArray[np.float64]
@@ -47,7 +47,7 @@ DEPTHS = (None, 100, 30)  # None: every candidate
 
 
 @dataclass(frozen=True, slots=True)
-class _Sizes:
+class Sizes:
     """The instance reduced to one option per (VM size, priority): ``alloc (K, R)``,
     ``price (K,)``, ``usable (G, K)``, ``per_node (G, K)`` pods of a group alone on a node,
     ``value (G,)`` the price per pod of the group's cheapest size (0: no size holds it)."""
@@ -59,19 +59,19 @@ class _Sizes:
     value: F64
 
 
-def _sizes(enc: Encoded) -> _Sizes:
+def sizes(enc: Encoded) -> Sizes:
     reps, usable = kinds(enc)
     alloc = enc.alloc[reps].astype(np.int64)
     price = enc.price[reps].astype(np.float64)
     cap = enc.pernode_cap.astype(np.int64)
-    per_node = np.where(usable, np.minimum(_fits(alloc, enc.req.astype(np.int64)).T,
+    per_node = np.where(usable, np.minimum(fits(alloc, enc.req.astype(np.int64)).T,
                                            cap[:, None]), 0)
     value = np.where(per_node > 0, price[None] / np.maximum(per_node, 1), np.inf).min(axis=1)
     value[~np.isfinite(value)] = 0.0
-    return _Sizes(alloc, price, usable, per_node, value)
+    return Sizes(alloc, price, usable, per_node, value)
 
 
-def candidates(enc: Encoded, s: _Sizes, left: I64, depth: int | None) -> list[tuple[int, ...]]:
+def candidates(enc: Encoded, s: Sizes, left: I64, depth: int | None) -> list[tuple[int, ...]]:
     """(g, h, k, a, b) by ascending ratio, only those below 1; at most ``depth`` per ``g``."""
     req = enc.req.astype(np.int64)
     cap = enc.pernode_cap.astype(np.int64)
@@ -95,7 +95,7 @@ def candidates(enc: Encoded, s: _Sizes, left: I64, depth: int | None) -> list[tu
             gi, hi = np.nonzero(a >= 1)
             ga, hb, a1 = p[gi], q[hi], a[gi, hi]
             rest = s.alloc[k][None, :] - a1[:, None] * req[ga]
-            b = np.minimum(_pairwise_fits(rest, req[hb]), cap[hb])
+            b = np.minimum(pairwise_fits(rest, req[hb]), cap[hb])
             worth = a1 * s.value[ga] + b * s.value[hb]
             # A candidate needing more pods than a group has now can never open a node.
             ok = (b >= 1) & (a1 <= left[ga]) & (b <= left[hb])
@@ -115,7 +115,7 @@ def candidates(enc: Encoded, s: _Sizes, left: I64, depth: int | None) -> list[tu
                     a1[order].tolist(), b[order].tolist(), strict=True))
 
 
-def _pairwise_fits(rest: I64, req: I64) -> I64:
+def pairwise_fits(rest: I64, req: I64) -> I64:
     """``(P,)``: how many of ``req[i]`` fit in ``rest[i]``."""
     big = np.int64(1 << 40)
     out: I64 = np.where(req > 0, rest // np.maximum(req, 1), big).min(axis=1)
@@ -126,7 +126,7 @@ def pack(enc: Encoded, demand: I64, depth: int | None, pairs: bool = True
          ) -> tuple[float, int, float, float]:
     """Cost per hour and new nodes of static pairing (``pairs=False``: ``base`` only), and the
     seconds of its two steps."""
-    s = _sizes(enc)
+    s = sizes(enc)
     req = enc.req.astype(np.int64)
     left = demand.astype(np.int64).copy()
     registered_first(enc, left)
@@ -143,11 +143,11 @@ def pack(enc: Encoded, demand: I64, depth: int | None, pairs: bool = True
             nodes += [(k, s.alloc[k] - a * req[g] - b * req[h])] * n
             cost += n * float(s.price[k])
     t2 = time.perf_counter()
-    cost += _base(enc, s, left, nodes)
+    cost += base_pack(enc, s, left, nodes)
     return cost, len(nodes), t1 - t0, t2 - t1
 
 
-def _base(enc: Encoded, s: _Sizes, left: I64, nodes: list[tuple[int, I64]]) -> float:
+def base_pack(enc: Encoded, s: Sizes, left: I64, nodes: list[tuple[int, I64]]) -> float:
     req = enc.req.astype(np.int64)
     cap = enc.pernode_cap.astype(np.int64)
     cost = 0.0

@@ -25,7 +25,7 @@ import numpy as np
 
 from benchmarks.prototypes.bin_centric import registered_first
 from benchmarks.prototypes.scoring import parser, scored
-from benchmarks.prototypes.static_pairing import I64, _base, _sizes, pack
+from benchmarks.prototypes.static_pairing import I64, base_pack, pack, sizes
 
 REPEAT = 7
 
@@ -111,7 +111,7 @@ def main(argv: Sequence[str]) -> int:
                   "1k,10k,10k+nodes").parse_args(argv)
     candidates, greedy = _kernels()
     for case in scored(args.sizes, args.seeds):
-        enc, s = case.enc, _sizes(case.enc)
+        enc, s = case.enc, sizes(case.enc)
         req = enc.req.astype(np.int64)
         left = case.demand.astype(np.int64).copy()
         registered_first(enc, left)
@@ -137,7 +137,7 @@ def main(argv: Sequence[str]) -> int:
             g, h, k, a, b = cand[i].tolist()
             nodes += [(k, s.alloc[k] - a * req[g] - b * req[h])] * int(opened[i])
             cost += int(opened[i]) * float(s.price[k])
-        cost += _base(enc, s, rest, nodes)
+        cost += base_pack(enc, s, rest, nodes)
         numpy_cost = pack(enc, case.demand, None)[0]
         same = "same as numpy" if abs(cost - numpy_cost) < 1e-6 else f"numpy {numpy_cost:.4f}!"
         print(f"{case.label:18s}: static/LP {cost / case.bound:.4f} ({same}); {len(ratio)} "

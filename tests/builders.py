@@ -275,6 +275,15 @@ def sim_sample(
     )
 
 
+def controller_env(**overrides: str) -> dict[str, str]:
+    """The environment that gives ``surge run`` its required keys (region, Azure coordinates),
+    so that a config file may hold nothing else."""
+    env = {"SURGE_REGION": "eastus", "AZURE_SUBSCRIPTION_ID": "sub",
+           "SURGE_RESOURCE_GROUP": "rg", "SURGE_CLUSTER_NAME": "aks"}
+    env.update(overrides)
+    return env
+
+
 def scenario_doc() -> dict[str, object]:
     """A small valid simulator scenario document, as decoded YAML (docs/scenarios.md): a Spot
     and a regular pool in zone 1 of eastus, a web deployment on a viral curve, an API

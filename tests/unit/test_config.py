@@ -12,6 +12,7 @@ import pytest
 from autoscaler.control.cli import main
 from autoscaler.control.config import Overrides, load_config, parse_config
 from autoscaler.model.errors import ValidationError
+from tests.builders import controller_env
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "config.example.yaml"
 AZURE = {"subscriptionId": "sub", "resourceGroup": "rg", "clusterName": "aks"}
@@ -134,8 +135,7 @@ def test_an_empty_config_file_takes_every_key_from_the_environment_and_the_defau
 ) -> None:
     file = tmp_path / "surge.yaml"
     file.write_text(text)
-    env = {"SURGE_REGION": "eastus", "AZURE_SUBSCRIPTION_ID": "s", "SURGE_RESOURCE_GROUP": "r",
-           "SURGE_CLUSTER_NAME": "c"}
+    env = controller_env()
     config = load_config(str(file), env)
     assert config.loop.region == "eastus"
     assert config == parse_config({}, env)

@@ -14,13 +14,11 @@ from autoscaler.model.errors import ValidationError
 from simulator.loader import apply_autoscaler_file
 from simulator.scenario import Scenario
 from simulator.workloads import default_scenario
+from tests.builders import controller_env
 
 # The controller takes its required keys from the environment, so that the very same file (a
 # top-level ``scaleDown`` section, nothing else) is valid for both readers.
-CONTROLLER_ENV = {
-    "SURGE_REGION": "eastus", "AZURE_SUBSCRIPTION_ID": "sub", "SURGE_RESOURCE_GROUP": "rg",
-    "SURGE_CLUSTER_NAME": "aks",
-}
+CONTROLLER_ENV = controller_env()
 
 
 @pytest.fixture(scope="module")

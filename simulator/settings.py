@@ -11,9 +11,8 @@ are accepted or refused by ``surge run`` alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
 
-from autoscaler.control.config_fields import scale_down_of, seconds
+from autoscaler.control.config_fields import provisioning_timers, scale_down_of, seconds
 from autoscaler.control.loop import LoopConfig
 from autoscaler.control.snapshot_fields import (
     Fields,
@@ -23,11 +22,10 @@ from autoscaler.control.snapshot_fields import (
     as_object,
     child,
 )
-from autoscaler.control.snapshot_policy import priority_tiers, read_limits, read_managed
+from autoscaler.control.snapshot_policy import loop_policy, read_limits, read_managed
 from autoscaler.control.snapshot_pools import read_pool
 from autoscaler.model.aks import Catalog, zone_label
 from autoscaler.model.errors import ValidationError
-from autoscaler.model.plan import Policy
 from autoscaler.model.pool import AgentPool, Priority
 from simulator.cloud_pools import CloudModel
 from simulator.yamlsource import duration, number, zone_number
@@ -87,22 +85,15 @@ def parse_autoscaler(
 ) -> AutoscalerSettings:
     """The ``autoscaler`` section (absent: the defaults) as the loop's configuration."""
     fields = Fields({} if value is None else value, path, optional=AUTOSCALER_FIELDS)
-    names = {p.name for p in pools}
     managed = read_managed(fields, pools)
-    max_new = None
-    if fields.has("maxNewNodesPerLoop"):
-        max_new = fields.integer("maxNewNodesPerLoop", 0, 1)
-    tiers = priority_tiers(fields, names)
-    policy = Policy(max_new_nodes=max_new) if tiers is None else Policy(tiers, max_new)
+    provision, refresh = provisioning_timers(fields)
     loop = LoopConfig(
         region=region,
         managed_pools=managed,
         limits=read_limits(fields),
-        policy=policy,
-        max_node_provision_time=timedelta(
-            seconds=seconds(fields, "maxNodeProvisionTime", 900, positive=True)),
-        pool_refresh_interval=timedelta(
-            seconds=seconds(fields, "poolRefreshInterval", 30, positive=True)),
+        policy=loop_policy(fields, {p.name for p in pools}),
+        max_node_provision_time=provision,
+        pool_refresh_interval=refresh,
         dry_run=fields.boolean("dryRun", False),
         scale_down=scale_down_of(fields),
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 
 from autoscaler.cloud.aks_settings import AKS_POOL_NODE_LIMIT, AksSettings, aks_settings
 from autoscaler.control.config_fields import (
@@ -28,6 +27,7 @@ from autoscaler.control.config_fields import (
     env_bool,
     env_choice,
     number,
+    provisioning_timers,
     read_yaml,
     scale_down_of,
     seconds,
@@ -36,10 +36,9 @@ from autoscaler.control.config_fields import (
 )
 from autoscaler.control.loop import LoopConfig
 from autoscaler.control.snapshot_fields import Fields, as_list, as_text
-from autoscaler.control.snapshot_policy import priority_tiers, read_limits
+from autoscaler.control.snapshot_policy import loop_policy, read_limits
 from autoscaler.kube.lease import LeaseConfig
 from autoscaler.model.errors import ValidationError
-from autoscaler.model.plan import Policy
 
 TOP_FIELDS = (
     "region", "azure", "pools", "priorityTiers", "limits", "maxNewNodesPerLoop", "timers",
@@ -170,23 +169,19 @@ def parse_config(
     if batch.max < batch.idle:
         raise ValidationError(batching.at("max"), f"{batch.max:g}s is less than idle "
                               f"{batch.idle:g}s")
-    max_new = doc.integer("maxNewNodesPerLoop", 0, 1) if doc.has("maxNewNodesPerLoop") else None
-    tiers = priority_tiers(doc, pools)
-    policy = Policy(max_new_nodes=max_new) if tiers is None else Policy(tiers, max_new)
     dry_run = doc.boolean("dryRun", False)
     if environ.get("SURGE_DRY_RUN", "").strip():
         dry_run = env_bool(environ, "SURGE_DRY_RUN")
     if flags.dry_run is not None:
         dry_run = flags.dry_run
+    provision, refresh = provisioning_timers(timers)
     loop = LoopConfig(
         region=region,
         managed_pools=pools,
         limits=read_limits(doc),
-        policy=policy,
-        max_node_provision_time=timedelta(
-            seconds=seconds(timers, "maxNodeProvisionTime", 900, positive=True)),
-        pool_refresh_interval=timedelta(
-            seconds=seconds(timers, "poolRefreshInterval", 30, positive=True)),
+        policy=loop_policy(doc, pools),
+        max_node_provision_time=provision,
+        pool_refresh_interval=refresh,
         dry_run=dry_run,
         scale_down=scale_down_of(doc),
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from autoscaler.control.loop import LoopConfig
 from autoscaler.control.scaledown import ScaleDownConfig
 from autoscaler.control.snapshot_fields import Fields, as_text, child, json_kind
 from autoscaler.model.errors import ValidationError
@@ -157,6 +158,17 @@ def seconds(fields: Fields, key: str, default: float, *, positive: bool) -> floa
     if not fields.has(key):
         return default
     return duration(fields.get(key), fields.at(key), positive=positive)
+
+
+def provisioning_timers(fields: Fields) -> tuple[timedelta, timedelta]:
+    """``maxNodeProvisionTime`` and ``poolRefreshInterval`` (the controller's ``timers``, a
+    scenario's ``autoscaler`` section), both greater than zero; absent: ``LoopConfig``'s."""
+    base = LoopConfig()
+    provision = seconds(fields, "maxNodeProvisionTime",
+                        base.max_node_provision_time.total_seconds(), positive=True)
+    refresh = seconds(fields, "poolRefreshInterval", base.pool_refresh_interval.total_seconds(),
+                      positive=True)
+    return timedelta(seconds=provision), timedelta(seconds=refresh)
 
 
 def subsection(fields: Fields, key: str, optional: tuple[str, ...]) -> Fields:

@@ -1,10 +1,10 @@
 """The cluster-wide settings readers: ``limits``, ``policy`` (priority tiers) and ``managedPools``.
 
 Callers: ``control.snapshot`` reads a snapshot's sections with them; the same readers serve the
-scenario files (``simulator.settings``: limits, tiers, managed pools) and the configuration file
-(``control.config``: limits, tiers). Values are read through ``control.snapshot_fields``, so
-every error names the JSON path of the offending value. The format is documented in
-docs/snapshot.md.
+scenario files (``simulator.settings``: limits, ``loop_policy``, managed pools) and the
+configuration file (``control.config``: limits, ``loop_policy``). Values are read through
+``control.snapshot_fields``, so every error names the JSON path of the offending value. The
+format is documented in docs/snapshot.md.
 """
 
 from __future__ import annotations
@@ -42,6 +42,18 @@ def read_policy(top: Fields, pools: set[str]) -> Policy:
     fields = Fields(top.get("policy"), "$.policy", optional=("priorityTiers", "maxNewNodes"))
     tiers = priority_tiers(fields, pools)
     max_new = None if not fields.has("maxNewNodes") else fields.integer("maxNewNodes", 0)
+    return _policy(tiers, max_new)
+
+
+def loop_policy(fields: Fields, pools: Collection[str] | None) -> Policy:
+    """``priorityTiers`` and ``maxNewNodesPerLoop`` (at least 1) of the configuration file or of
+    a scenario's ``autoscaler`` section; absent: the default."""
+    key = "maxNewNodesPerLoop"
+    max_new = fields.integer(key, 0, 1) if fields.has(key) else None
+    return _policy(priority_tiers(fields, pools), max_new)
+
+
+def _policy(tiers: tuple[tuple[str, ...], ...] | None, max_new: int | None) -> Policy:
     if tiers is None:
         return Policy(max_new_nodes=max_new)
     return Policy(priority_tiers=tiers, max_new_nodes=max_new)

@@ -92,8 +92,9 @@ def put_keys(api: ConfigMapApi, namespace: str, name: str, data: Mapping[str, st
 # --- the operation store ----------------------------------------------------------------------
 
 
-class ConfigMapStore:
-    """An ``OperationStore`` in the ``operations.json`` key of a ConfigMap."""
+class _Keys:
+    """Keys of one ConfigMap written with ``put_keys``: a write that fails is logged, handed to
+    ``on_error`` and reported as False, never raised (both writers below)."""
 
     def __init__(self, api: ConfigMapApi, namespace: str, name: str = "surge-status",
                  on_error: Callable[[ApiError], None] | None = None) -> None:
@@ -101,6 +102,24 @@ class ConfigMapStore:
         self.namespace = namespace
         self.name = name
         self.on_error = on_error
+
+    def _put(self, data: Mapping[str, str], failed: str) -> bool:
+        try:
+            put_keys(self.api, self.namespace, self.name, data)
+        except ApiError as error:
+            log.warning("%s: %s", failed, error)
+            if self.on_error is not None:
+                self.on_error(error)
+            return False
+        return True
+
+
+class ConfigMapStore(_Keys):
+    """An ``OperationStore`` in the ``operations.json`` key of a ConfigMap."""
+
+    def __init__(self, api: ConfigMapApi, namespace: str, name: str = "surge-status",
+                 on_error: Callable[[ApiError], None] | None = None) -> None:
+        super().__init__(api, namespace, name, on_error)
         self.ops: dict[str, Operation] = {}
         self.dirty = False  # memory has changes the ConfigMap does not have yet
 
@@ -137,14 +156,9 @@ class ConfigMapStore:
         if not self.dirty:
             return True
         body = {"operations": [operation_to_json(self.ops[p]) for p in sorted(self.ops)]}
-        try:
-            put_keys(self.api, self.namespace, self.name,
-                     {OPERATIONS_KEY: json.dumps(body, indent=1, sort_keys=True)})
-        except ApiError as error:
-            log.warning("operations not saved to configmap %s (retried after the pass): %s",
-                        self.name, error)
-            if self.on_error is not None:
-                self.on_error(error)
+        data = {OPERATIONS_KEY: json.dumps(body, indent=1, sort_keys=True)}
+        if not self._put(data, f"operations not saved to configmap {self.name} "
+                               "(retried after the pass)"):
             return False
         self.dirty = False
         return True
@@ -230,25 +244,17 @@ def status_text(status: Status) -> str:
     return "\n".join(lines) + "\n"
 
 
-class StatusConfigMap:
+class StatusConfigMap(_Keys):
     """Writes ``status`` and ``status.json``; ``failures`` counts writes that did not land."""
 
     def __init__(self, api: ConfigMapApi, namespace: str, name: str = "surge-status",
                  on_error: Callable[[ApiError], None] | None = None) -> None:
-        self.api = api
-        self.namespace = namespace
-        self.name = name
-        self.on_error = on_error
+        super().__init__(api, namespace, name, on_error)
         self.failures = 0
 
     def write(self, status: Status) -> bool:
         data = {STATUS_KEY: status_text(status), STATUS_JSON_KEY: status_json(status)}
-        try:
-            put_keys(self.api, self.namespace, self.name, data)
-        except ApiError as error:
+        if not self._put(data, f"status configmap {self.name} not written"):
             self.failures += 1
-            log.warning("status configmap %s not written: %s", self.name, error)
-            if self.on_error is not None:
-                self.on_error(error)
             return False
         return True
